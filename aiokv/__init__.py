@@ -1,0 +1,61 @@
+"""aiokv: an asyncio-native, file-based key-value store.
+
+``AsyncDataStore`` for asyncio code, ``DataStore`` for threads; both keep their data in
+append-only, checksummed segment files with an in-memory index (the Bitcask design).
+"""
+
+from __future__ import annotations
+
+from ._clock import Clock, ManualClock, SystemClock
+from ._options import DEFAULT_MAX_SIZE
+from ._store import AsyncDataStore
+from ._sync import DataStore
+from ._validation import MAX_KEY_LENGTH, MAX_TTL_S, MAX_VALUE_BYTES, MAX_VALUE_DEPTH
+from .errors import (
+    BlockingCallError,
+    CorruptionError,
+    DataStoreError,
+    InvalidKeyError,
+    InvalidOptionError,
+    InvalidTTLError,
+    InvalidValueError,
+    KeyExistsError,
+    KeyNotFoundError,
+    StoreClosedError,
+    StoreFullError,
+    StoreIOError,
+    StoreLockedError,
+    StorePathError,
+    ValueTooLargeError,
+)
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "DEFAULT_MAX_SIZE",
+    "MAX_KEY_LENGTH",
+    "MAX_TTL_S",
+    "MAX_VALUE_BYTES",
+    "MAX_VALUE_DEPTH",
+    "AsyncDataStore",
+    "BlockingCallError",
+    "Clock",
+    "CorruptionError",
+    "DataStore",
+    "DataStoreError",
+    "InvalidKeyError",
+    "InvalidOptionError",
+    "InvalidTTLError",
+    "InvalidValueError",
+    "KeyExistsError",
+    "KeyNotFoundError",
+    "ManualClock",
+    "StoreClosedError",
+    "StoreFullError",
+    "StoreIOError",
+    "StoreLockedError",
+    "StorePathError",
+    "SystemClock",
+    "ValueTooLargeError",
+    "__version__",
+]

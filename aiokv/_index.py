@@ -1,0 +1,106 @@
+"""The in-memory index: key → where its newest live record lies, plus the byte accounting.
+
+No values are held here, only locations. Everything runs on the store's event-loop thread;
+nothing in this module awaits, so each method is atomic with respect to other tasks.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from typing import NamedTuple
+
+from ._record import HEADER_SIZE
+
+
+class Entry(NamedTuple):
+    """Where a live put record lies, and when it expires (0.0: never)."""
+
+    segment: int
+    offset: int
+    size: int
+    expiry: float
+
+
+def is_expired(entry: Entry, now: float) -> bool:
+    """A key is gone once its deadline is reached: at ``now == expiry`` it is already expired."""
+    return entry.expiry != 0.0 and now >= entry.expiry
+
+
+def tombstone_size(key: str) -> int:
+    return HEADER_SIZE + len(key.encode("utf-8"))
+
+
+class Index:
+    """Key → :class:`Entry`, with live bytes per segment and the room live keys' deletes need.
+
+    ``tombstone_bytes`` is the total size of the tombstones that deleting every key in the
+    index would write. The writer keeps that much of ``max_size`` free, so a full store can
+    always be emptied.
+    """
+
+    __slots__ = ("_entries", "_expiries", "live_bytes", "tombstone_bytes")
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Entry] = {}
+        # (deadline, key) for every put that carried a TTL; stale items are skipped when
+        # popped, which is cheaper than finding and removing them on every overwrite.
+        self._expiries: list[tuple[float, str]] = []
+        self.live_bytes: defaultdict[int, int] = defaultdict(int)
+        self.tombstone_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries
+
+    def get(self, key: str) -> Entry | None:
+        return self._entries.get(key)
+
+    def get_live(self, key: str, now: float) -> Entry | None:
+        """The entry of ``key`` unless it is missing or expired."""
+        entry = self._entries.get(key)
+        if entry is None or is_expired(entry, now):
+            return None
+        return entry
+
+    def put(self, key: str, entry: Entry) -> None:
+        old = self._entries.get(key)
+        if old is None:
+            self.tombstone_bytes += tombstone_size(key)
+        else:
+            self.live_bytes[old.segment] -= old.size
+        self._entries[key] = entry
+        self.live_bytes[entry.segment] += entry.size
+        if entry.expiry:
+            heapq.heappush(self._expiries, (entry.expiry, key))
+
+    def remove(self, key: str) -> Entry | None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.tombstone_bytes -= tombstone_size(key)
+            self.live_bytes[old.segment] -= old.size
+        return old
+
+    def next_expiry(self) -> float | None:
+        return self._expiries[0][0] if self._expiries else None
+
+    def drop_expired(self, now: float, limit: int) -> int:
+        """Remove up to ``limit`` keys whose deadline has passed; return how many were removed.
+
+        A heap item may be stale (its key was deleted or re-created since); the key is removed
+        only if the entry in the index now is itself expired.
+        """
+        removed = 0
+        heap = self._expiries
+        while heap and heap[0][0] <= now and removed < limit:
+            _deadline, key = heapq.heappop(heap)
+            entry = self._entries.get(key)
+            if entry is not None and is_expired(entry, now):
+                self.remove(key)
+                removed += 1
+        return removed
+
+    def keys(self) -> list[str]:
+        return list(self._entries)

@@ -1,0 +1,27 @@
+"""The reaper: drops expired keys from the index in the background.
+
+Reads and deletes check expiry themselves, so correctness never waits on the reaper; it only
+frees the index memory (and the delete room) of keys nobody reads again.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import anyio
+import anyio.lowlevel
+
+from ._clock import Clock
+from ._index import Index
+
+REAP_BATCH: Final = 10_000
+"""Keys dropped before yielding to other tasks, so a mass expiry never stalls the loop."""
+
+
+async def run_reaper(index: Index, clock: Clock, interval_s: float) -> None:
+    """Every ``interval_s`` seconds, drop every key whose deadline has passed. Runs until
+    cancelled by the store's task group."""
+    while True:
+        await anyio.sleep(interval_s)
+        while index.drop_expired(clock.time(), REAP_BATCH) == REAP_BATCH:
+            await anyio.lowlevel.checkpoint()

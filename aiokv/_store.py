@@ -1,0 +1,355 @@
+"""``AsyncDataStore``: the store's lifecycle and its public coroutines.
+
+The store owns one task group, run by a single runner task, whose children are the writer and
+the reaper. ``open()`` starts the runner; ``close()`` lets the writer finish what is queued,
+cancels the rest of the group and waits for the runner to end, so nothing outlives ``close()``.
+The runner is a task of its own (rather than the group living in ``open()``'s caller) because
+``await store.open()`` and ``await store.close()`` may be called from different tasks, and a
+task group must be entered and left in one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import stat
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import platformdirs
+
+from . import _files
+from ._clock import Clock, SystemClock
+from ._index import Index, is_expired
+from ._lock import StoreLock
+from ._options import DEFAULT_MAX_SIZE, Durability, Options
+from ._reaper import run_reaper
+from ._record import FILE_HEADER_SIZE, KIND_DELETE, KIND_PUT, BadRecord, decode
+from ._recovery import recover
+from ._segment import Segment
+from ._validation import check_key, check_ttl, decode_value, describe_key, encode_value
+from ._writer import Op, Writer
+from .errors import (
+    CorruptionError,
+    DataStoreError,
+    InvalidOptionError,
+    KeyExistsError,
+    KeyNotFoundError,
+    StoreClosedError,
+    StorePathError,
+)
+
+StrPath = str | os.PathLike[str]
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+def default_path() -> Path:
+    """``<user data dir>/aiokv/default``; on Linux ``$XDG_DATA_HOME/aiokv/default``."""
+    return platformdirs.user_data_path("aiokv", appauthor=False) / "default"
+
+
+def resolve_path(path: StrPath | None) -> Path:
+    """The absolute store directory, so a later ``chdir`` cannot move the store."""
+    if path is None:
+        return default_path().absolute()
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidOptionError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise InvalidOptionError("path must be a str path, not bytes")
+    if not text:
+        raise InvalidOptionError("path must not be empty")
+    return Path(os.path.abspath(text))
+
+
+def prepare_directory(path: Path) -> None:
+    """Make ``path`` (and its parents) a directory, or raise :class:`StorePathError`.
+
+    Nothing is created when ``path`` exists and is not a directory.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        try:
+            # Only the store directory itself gets 0700; parents get the usual umask mode.
+            os.makedirs(path, mode=_files.DIR_MODE, exist_ok=True)
+        except OSError as exc:
+            raise StorePathError(
+                f"cannot create the store directory {path}: {exc.strerror or exc}"
+            ) from exc
+        return
+    except OSError as exc:
+        raise StorePathError(f"cannot use {path} as a store: {exc.strerror or exc}") from exc
+    if not stat.S_ISDIR(mode):
+        raise StorePathError(f"{path} exists and is not a directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StorePathError(f"the store directory {path} is not writable")
+
+
+class AsyncDataStore:
+    """A key-value store in a directory, for asyncio code.
+
+    ::
+
+        async with AsyncDataStore("data/kv") as store:
+            await store.create("user:1", {"name": "Ada"}, ttl=3600)
+            print(await store.read("user:1"))
+            await store.delete("user:1")
+
+    Keys are ``str`` of 1 to 32 characters; values are ``dict`` (JSON objects) whose compact
+    JSON is at most 16384 bytes. All methods must be called from the event loop that opened
+    the store. Use :class:`aiokv.DataStore` from threads.
+
+    :param path: the store directory, created with its parents if missing;
+        ``None`` means :func:`platformdirs.user_data_path` ``("aiokv") / "default"``.
+    :param max_size: bound in bytes on the total size of the store directory (at least 1 MiB).
+    :param durability: ``"flush"`` (default): a write is acknowledged once the OS has it, so it
+        survives the process being killed; ``"fsync"``: once it is on the disk, so it survives
+        a power loss. Concurrent writers share each fsync.
+    :param segment_max_bytes: size at which a data file is sealed and the next begun;
+        by default 64 MiB, or ``max_size / 16`` for a small store.
+    :param reaper_interval_s: how often expired keys are dropped from the in-memory index.
+    :param clock: an object with ``time() -> float`` (Unix seconds); the system clock by
+        default. TTL deadlines are taken from it.
+    :raises InvalidOptionError: an option is out of range.
+    """
+
+    def __init__(
+        self,
+        path: StrPath | None = None,
+        *,
+        max_size: int = DEFAULT_MAX_SIZE,
+        durability: Durability = "flush",
+        segment_max_bytes: int | None = None,
+        reaper_interval_s: float = 1.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self._options = Options(
+            max_size=max_size,
+            durability=durability,
+            segment_max_bytes=segment_max_bytes,
+            reaper_interval_s=reaper_interval_s,
+            clock=SystemClock() if clock is None else clock,
+        )
+        self._clock = self._options.clock
+        self._path = resolve_path(path)
+        self._state = _State.NEW
+        self._index = Index()
+        self._segments: dict[int, Segment] = {}
+        self._lock: StoreLock | None = None
+        self._writer: Writer | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._closed = asyncio.Event()
+
+    @property
+    def path(self) -> Path:
+        """The store directory."""
+        return self._path
+
+    @property
+    def options(self) -> Options:
+        return self._options
+
+    def __repr__(self) -> str:
+        state = self._state.value
+        if self._state is _State.OPEN:
+            state += f" keys={len(self._index)} segments={len(self._segments)}"
+        return f"<AsyncDataStore {str(self._path)!r} {state}>"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Lock the directory, rebuild the index from the data files and start the writer.
+
+        :raises StoreLockedError: the store is open elsewhere, in this process or another.
+        :raises StorePathError: the path is not a directory or cannot be written.
+        :raises CorruptionError: a data file other than the newest one is damaged.
+        :raises StoreClosedError: this store object was already closed.
+        """
+        if self._state is _State.CLOSED:
+            raise StoreClosedError("this store was closed; make a new AsyncDataStore to reopen")
+        if self._state is not _State.NEW:
+            raise DataStoreError(f"this store is already {self._state.value}")
+        self._state = _State.OPENING
+        try:
+            # One worker-thread call: it reads every data file, which may take a while.
+            writer = await anyio.to_thread.run_sync(self._open_files)
+        except BaseException:
+            self._state = _State.NEW
+            raise
+        self._writer = writer
+        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._runner = asyncio.ensure_future(self._run(writer, started))
+        await started
+        self._state = _State.OPEN
+
+    def _open_files(self) -> Writer:
+        prepare_directory(self._path)
+        lock = StoreLock(self._path)
+        lock.acquire()
+        try:
+            recovered = recover(self._path, self._clock.time())
+            segments = recovered.segments
+            disk_bytes = recovered.disk_bytes
+            if not segments:
+                first = Segment.create(self._path, 1)
+                segments[first.id] = first
+                disk_bytes += FILE_HEADER_SIZE
+                # The first segment's name must be durable before anything in it is.
+                _files.sync_directory(self._path)
+        except BaseException:
+            lock.release()
+            raise
+        self._lock = lock
+        self._index = recovered.index
+        self._segments = segments
+        return Writer(
+            self._path,
+            self._options,
+            self._index,
+            segments,
+            segments[max(segments)],
+            recovered.next_seq,
+            disk_bytes,
+        )
+
+    async def _run(self, writer: Writer, started: asyncio.Future[None]) -> None:
+        """The runner task: the store's task group and its children."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(run_reaper, self._index, self._clock, self._options.reaper_interval_s)
+            started.set_result(None)
+            await writer.run()  # returns once close() has asked it to stop
+            group.cancel_scope.cancel()  # the reaper
+
+    async def close(self) -> None:
+        """Finish the writes already queued, sync and close the files, release the lock.
+
+        Safe to call more than once. Operations called after ``close()`` has begun raise
+        :class:`StoreClosedError`.
+        """
+        if self._state in (_State.NEW, _State.CLOSED):
+            self._state = _State.CLOSED
+            return
+        if self._state is _State.CLOSING:  # another task is closing it: wait for that
+            await self._closed.wait()
+            return
+        if self._state is _State.OPENING:
+            raise DataStoreError("close() was called while open() is still running")
+        self._state = _State.CLOSING
+        writer, runner = self._writer, self._runner
+        assert writer is not None
+        assert runner is not None
+        # Shielded: a close cut short would leave the lock held and the files open.
+        with anyio.CancelScope(shield=True):
+            try:
+                await writer.stop()
+                await runner
+            finally:
+                await anyio.to_thread.run_sync(self._close_files, writer)
+                self._state = _State.CLOSED
+                self._closed.set()
+
+    def _close_files(self, writer: Writer) -> None:
+        try:
+            writer.sync_sync()
+        finally:
+            for segment in self._segments.values():
+                segment.close()
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    async def __aenter__(self) -> AsyncDataStore:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- the operations ----------------------------------------------------------------
+
+    def _open_writer(self) -> Writer:
+        if self._state is not _State.OPEN:
+            raise StoreClosedError(f"the store is {self._state.value}, not open")
+        assert self._writer is not None
+        return self._writer
+
+    async def create(self, key: str, value: dict[str, Any], ttl: int | None = None) -> None:
+        """Store ``value`` under ``key``, which must not be live.
+
+        :param ttl: seconds until the key expires, from 1 to 2**31 - 1; ``None``: never.
+        :raises KeyExistsError: ``key`` is live; the stored value is left as it was.
+        :raises InvalidKeyError, InvalidValueError, ValueTooLargeError, InvalidTTLError: a bad
+            argument; nothing is written.
+        :raises StoreFullError: the store would grow past ``max_size``; nothing is written.
+        :raises StoreClosedError: the store is not open.
+        """
+        writer = self._open_writer()
+        key_bytes = check_key(key)
+        seconds = check_ttl(ttl)
+        data = encode_value(value)
+        now = self._clock.time()
+        if self._index.get_live(key, now) is not None:
+            raise KeyExistsError(f"key {describe_key(key)} already exists")
+        # The deadline keeps sub-second precision: rounding it would expire keys early.
+        expiry = now + seconds if seconds is not None else 0.0
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await writer.submit(Op(KIND_PUT, key, key_bytes, data, expiry, future))
+
+    async def read(self, key: str) -> dict[str, Any]:
+        """Return a fresh copy of the value stored under ``key``.
+
+        :raises KeyNotFoundError: ``key`` is missing, deleted or expired.
+        :raises CorruptionError: the record on disk fails its checksum.
+        """
+        self._open_writer()
+        return self._read(key)
+
+    def _read(self, key: str) -> dict[str, Any]:
+        key_bytes = check_key(key)
+        entry = self._index.get(key)
+        if entry is None or is_expired(entry, self._clock.time()):
+            raise KeyNotFoundError(f"key {describe_key(key)} not found")
+        segment = self._segments[entry.segment]
+        data = segment.read(entry.offset, entry.size)
+        try:
+            record = decode(data)
+        except BadRecord as bad:
+            raise CorruptionError(
+                f"{segment.path}: bad record at offset {entry.offset}: {bad.reason}"
+            ) from None
+        if record.kind != KIND_PUT or record.key != key_bytes or record.size != entry.size:
+            raise CorruptionError(
+                f"{segment.path}: the record at offset {entry.offset} is not the one "
+                f"indexed for key {describe_key(key)}"
+            )
+        return decode_value(memoryview(data)[record.value_start :])
+
+    async def delete(self, key: str) -> None:
+        """Delete ``key``.
+
+        :raises KeyNotFoundError: ``key`` is missing, deleted or expired.
+        :raises StoreClosedError: the store is not open.
+        """
+        writer = self._open_writer()
+        key_bytes = check_key(key)
+        if self._index.get_live(key, self._clock.time()) is None:
+            raise KeyNotFoundError(f"key {describe_key(key)} not found")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await writer.submit(Op(KIND_DELETE, key, key_bytes, b"", 0.0, future))

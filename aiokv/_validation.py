@@ -1,0 +1,140 @@
+"""The limits of keys, values and TTLs, and the checks that enforce them.
+
+Pure functions, no I/O: every argument is checked (and a value encoded) here, in the caller's
+task, before anything is queued for the writer, so a bad argument never costs a write.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from .errors import InvalidKeyError, InvalidTTLError, InvalidValueError, ValueTooLargeError
+
+MAX_KEY_LENGTH: Final = 32
+"""The longest key, in characters (code points)."""
+
+MAX_VALUE_BYTES: Final = 16384
+"""The largest value: the UTF-8 length of its compact JSON encoding."""
+
+MAX_TTL_S: Final = 2**31 - 1
+"""The longest time-to-live, in seconds."""
+
+MAX_VALUE_DEPTH: Final = 256
+"""How deeply lists and objects may nest in a value.
+
+A fixed limit, rather than whatever the interpreter's recursion limit allows at the moment of
+``create``, so that a value accepted once can always be decoded again, from any thread's stack.
+"""
+
+_encoder = json.JSONEncoder(
+    ensure_ascii=False,
+    allow_nan=False,  # NaN and Infinity are not JSON; no other reader could load them
+    separators=(",", ":"),
+)
+_decode = json.JSONDecoder().decode
+
+
+def describe_key(key: object) -> str:
+    """A short printable form of a key for error messages (never the whole of a long one)."""
+    text = repr(key)
+    return text if len(text) <= 48 else text[:40] + "…" + text[-4:]
+
+
+def check_key(key: object) -> bytes:
+    """Return the key's UTF-8 bytes, or raise :class:`InvalidKeyError` saying what is wrong."""
+    if not isinstance(key, str):
+        raise InvalidKeyError(f"key must be a str, not {type(key).__name__}")
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise InvalidKeyError(
+            f"key must be 1 to {MAX_KEY_LENGTH} characters, got {len(key)}: {describe_key(key)}"
+        )
+    try:
+        return key.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidKeyError(
+            f"key is not encodable as UTF-8 (lone surrogate at {exc.start}): {describe_key(key)}"
+        ) from None
+
+
+def check_ttl(ttl: object) -> int | None:
+    """Return ``ttl`` if it is ``None`` or an ``int`` from 1 to ``MAX_TTL_S``, else raise."""
+    if ttl is None:
+        return None
+    # bool is an int subclass, but ``ttl=True`` is surely a mistake, not "one second".
+    if isinstance(ttl, bool) or not isinstance(ttl, int):
+        raise InvalidTTLError(f"ttl must be None or an int of seconds, not {type(ttl).__name__}")
+    if not 1 <= ttl <= MAX_TTL_S:
+        raise InvalidTTLError(f"ttl must be from 1 to {MAX_TTL_S} seconds, got {ttl}")
+    return int(ttl)
+
+
+def encode_value(value: object) -> bytes:
+    """Return the compact UTF-8 JSON of ``value``, or raise :class:`InvalidValueError`.
+
+    The value must be a ``dict`` that JSON carries exactly: decoding the bytes must give back
+    an equal object. That one comparison refuses non-string keys (JSON would silently turn
+    ``{1: x}`` into ``{"1": x}``), tuples, and anything else that would not read back the same.
+    """
+    if not isinstance(value, dict):
+        raise InvalidValueError(f"value must be a dict (a JSON object), not {type(value).__name__}")
+    try:
+        text = _encoder.encode(value)
+    except RecursionError:
+        raise InvalidValueError(
+            f"value nests deeper than {MAX_VALUE_DEPTH} levels (or is self-referencing)"
+        ) from None
+    except (TypeError, ValueError) as exc:
+        # TypeError: an object JSON has no form for (set, bytes, ...); ValueError: NaN or
+        # Infinity, a circular reference, or an int too long to convert to text.
+        raise InvalidValueError(f"value cannot be stored as JSON: {exc}") from None
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidValueError(
+            f"value holds a string not encodable as UTF-8 (lone surrogate): {exc.reason}"
+        ) from None
+    if len(data) > MAX_VALUE_BYTES:
+        raise ValueTooLargeError(
+            f"value is {len(data)} bytes as JSON; the limit is {MAX_VALUE_BYTES} bytes"
+        )
+    # Counting brackets is C-speed and bounds the depth from above; only a value with many
+    # containers pays for the exact walk.
+    if text.count("[") + text.count("{") > MAX_VALUE_DEPTH and _depth(value) > MAX_VALUE_DEPTH:
+        raise InvalidValueError(f"value nests deeper than {MAX_VALUE_DEPTH} levels")
+    try:
+        same = _decode(text) == value
+    except (RecursionError, ValueError):  # pragma: no cover - the depth check rules these out
+        same = False
+    if not same:
+        raise InvalidValueError(
+            "value would not read back the same from JSON "
+            "(non-string dict keys, tuples or other types JSON cannot carry exactly)"
+        )
+    return data
+
+
+def decode_value(data: bytes | memoryview) -> dict[str, Any]:
+    """Decode a stored value. The caller has checked the record's CRC."""
+    result: dict[str, Any] = json.loads(bytes(data))
+    return result
+
+
+def _depth(value: object) -> int:
+    """The nesting depth of lists and dicts in ``value``, walked without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_VALUE_DEPTH:
+                break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
