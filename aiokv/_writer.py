@@ -50,6 +50,9 @@ INLINE_WRITE_MAX_BYTES: Final = 64 * 1024
 QUEUE_MAX_OPS: Final = 4096
 """Callers wait (backpressure) once this many operations are queued for the writer."""
 
+BATCH_MAX_OPS: Final = 1024
+"""The most operations in one batch, which bounds how long the loop spends planning it."""
+
 
 @dataclass(slots=True)
 class Op:
@@ -127,16 +130,17 @@ class Writer:
     # -- the writer task ---------------------------------------------------------------
 
     async def run(self) -> None:
+        batch: list[Op] = []
         try:
             while True:
                 batch = await self._next_batch()
                 if not batch:
                     return
                 await self._commit(batch)
-        except BaseException:
-            # Cancelled or broken: nobody may be left waiting on an op that will never run.
-            self._refuse_queued(StoreClosedError("the store was closed before this write ran"))
-            raise
+        finally:
+            # Stopped, cancelled or broken: nobody may be left waiting on an op that will
+            # never run (a cancelled batch may or may not have reached the file).
+            self._refuse(batch, StoreClosedError("the store was closed before this write ran"))
 
     async def _next_batch(self) -> list[Op]:
         batch = list(self._carry)
@@ -150,7 +154,8 @@ class Writer:
                 return batch
             batch.append(op)
         size = sum(HEADER_SIZE + len(op.key_bytes) + len(op.value) for op in batch)
-        while size < self._options.max_batch_bytes and not self._stopping:
+        limit = self._options.max_batch_bytes
+        while size < limit and len(batch) < BATCH_MAX_OPS and not self._stopping:
             try:
                 op = self._queue.get_nowait()
             except asyncio.QueueEmpty:
@@ -162,8 +167,8 @@ class Writer:
             size += HEADER_SIZE + len(op.key_bytes) + len(op.value)
         return batch
 
-    def _refuse_queued(self, error: DataStoreError) -> None:
-        pending = list(self._carry)
+    def _refuse(self, batch: list[Op], error: DataStoreError) -> None:
+        pending = [*batch, *self._carry]
         self._carry.clear()
         while not self._queue.empty():
             op = self._queue.get_nowait()
