@@ -37,7 +37,7 @@ def _refuse_event_loop(method: str) -> None:
         return
     raise BlockingCallError(
         f"DataStore.{method}() blocks, so it cannot be called from a running event loop; "
-        "use AsyncDataStore (await store.{method}(...)) there instead"
+        f"use AsyncDataStore (await store.{method}(...)) there instead"
     )
 
 

@@ -203,8 +203,9 @@ class Writer:
                     self._segments[self._new_segment.id] = self._new_segment
                     self.active, self._new_segment = self._new_segment, None
             self._apply(accepted)
+        carried = {id(op) for op in self._carry}
         for op in batch:
-            if op.future.done():
+            if op.future.done() or id(op) in carried:
                 continue
             error = refused.get(id(op))
             if error is None:
