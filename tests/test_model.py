@@ -1,0 +1,309 @@
+"""The store against a dict model: every operation's outcome matches, across TTLs and reopens."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, ClassVar
+
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from aiokv import (
+    DEFAULT_MAX_SIZE,
+    AsyncDataStore,
+    DataStoreError,
+    ManualClock,
+)
+
+HEADER = 28
+
+json_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+)
+json_values = st.recursive(
+    json_leaves,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+small_dicts = st.dictionaries(st.text(max_size=5), json_values, max_size=4)
+ttls = st.one_of(st.none(), st.integers(min_value=1, max_value=5))
+KEYS = ["a", "b", "c", "d/é", "🙂", "x" * 32]
+
+
+def encoded(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def dir_bytes(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+class _ModelMachine(RuleBasedStateMachine):
+    """Model: key -> (value, deadline or None). A key is live while clock.time() < deadline.
+
+    The rules every machine shares; each subclass adds its own create rule.
+    """
+
+    max_size: ClassVar[int] = DEFAULT_MAX_SIZE
+    keys: ClassVar[list[str]] = KEYS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.workdir = Path(tempfile.mkdtemp(prefix="aiokv-model-"))
+        self.path = self.workdir / "store"
+        self.clock = ManualClock(1_700_000_000.0)
+        self.model: dict[str, tuple[dict[str, Any], float | None]] = {}
+        self.store: AsyncDataStore | None = None
+        self.store = self._open()
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    def _open(self) -> AsyncDataStore:
+        store = AsyncDataStore(
+            self.path, max_size=self.max_size, clock=self.clock, reaper_interval_s=0.01
+        )
+        self.run(store.open())
+        return store
+
+    def outcome(self, coro: Coroutine[Any, Any, Any]) -> tuple[str, Any]:
+        try:
+            return "ok", self.run(coro)
+        except DataStoreError as exc:
+            return type(exc).__name__, None
+
+    def live(self, key: str) -> dict[str, Any] | None:
+        held = self.model.get(key)
+        if held is None:
+            return None
+        value, deadline = held
+        if deadline is not None and self.clock.time() >= deadline:
+            return None
+        return value
+
+    def teardown(self) -> None:
+        try:
+            if self.store is not None:
+                self.run(self.store.close())
+        finally:
+            try:
+                self.run(self.loop.shutdown_asyncgens())
+                self.run(self.loop.shutdown_default_executor())
+            finally:
+                self.loop.close()
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @property
+    def opened(self) -> AsyncDataStore:
+        assert self.store is not None
+        return self.store
+
+    # -- the operations ----------------------------------------------------------------
+
+    def expect_create(self, key: str, value: dict[str, Any], ttl: int | None) -> str:
+        """Create, check the outcome against the model, record it; return the outcome."""
+        now = self.clock.time()
+        expected = "KeyExistsError" if self.live(key) is not None else "ok"
+        got, _ = self.outcome(self.opened.create(key, value, ttl))
+        event(f"create: {got}")
+        if got == "StoreFullError" and expected == "ok":
+            self.check_full(key, value)
+            return got
+        assert got == expected, (key, got, expected)
+        if got == "ok":
+            self.model[key] = (copy.deepcopy(value), None if ttl is None else now + ttl)
+            self.note_written(key, value)
+        return got
+
+    def check_full(self, key: str, value: dict[str, Any]) -> None:
+        raise AssertionError(f"StoreFullError creating {key!r} in a store with room to spare")
+
+    def note_written(self, key: str, value: dict[str, Any] | None) -> None:
+        """Called for every record the store appended (value None: a tombstone)."""
+
+    def draw_key(self, data: st.DataObject) -> str:
+        return data.draw(st.sampled_from(self.keys), label="key")
+
+    @rule(data=st.data())
+    def read(self, data: st.DataObject) -> None:
+        self.check_read(self.draw_key(data))
+
+    def check_read(self, key: str) -> None:
+        expected = self.live(key)
+        got, value = self.outcome(self.opened.read(key))
+        event(f"read: {got}")
+        if expected is None:
+            assert got == "KeyNotFoundError", (key, got, value)
+        else:
+            assert got == "ok", (key, got)
+            assert value == expected, key
+
+    @rule(data=st.data())
+    def delete(self, data: st.DataObject) -> None:
+        self.check_delete(self.draw_key(data))  # never StoreFullError, even when full
+
+    def check_delete(self, key: str) -> None:
+        expected = "ok" if self.live(key) is not None else "KeyNotFoundError"
+        got, _ = self.outcome(self.opened.delete(key))
+        assert got == expected, (key, got)
+        if got == "ok":
+            del self.model[key]
+            self.note_written(key, None)
+
+    @rule(seconds=st.floats(min_value=0.0, max_value=3.0, allow_nan=False))
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+
+    @precondition(
+        lambda self: any(
+            deadline is not None and deadline > self.clock.time()
+            for _value, deadline in self.model.values()
+        )
+    )
+    @rule(data=st.data(), just_before=st.booleans())
+    def advance_to_a_deadline(self, data: st.DataObject, just_before: bool) -> None:
+        deadlines = sorted(
+            deadline
+            for _value, deadline in self.model.values()
+            if deadline is not None and deadline > self.clock.time()
+        )
+        deadline = data.draw(st.sampled_from(deadlines))
+        self.clock.set(math.nextafter(deadline, -math.inf) if just_before else deadline)
+
+    @rule()
+    def reopen(self) -> None:
+        self.run(self.opened.close())
+        self.store = None
+        self.store = self._open()
+        for key in self.keys:
+            self.check_read(key)
+
+    @invariant()
+    def repr_counts_no_more_keys_than_were_created(self) -> None:
+        if self.store is not None:
+            text = repr(self.store)
+            assert " open keys=" in text, text
+            count = int(text.split("keys=")[1].split()[0])
+            # Expired keys may linger until the reaper runs; deleted ones never.
+            assert sum(self.live(key) is not None for key in self.model) <= count
+            assert count <= len(self.model)
+
+
+class StoreMachine(_ModelMachine):
+    @rule(data=st.data(), value=small_dicts, ttl=ttls)
+    def create(self, data: st.DataObject, value: dict[str, Any], ttl: int | None) -> None:
+        self.expect_create(self.draw_key(data), value, ttl)
+
+
+StoreMachine.TestCase.settings = settings(
+    max_examples=50,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestStoreAgainstModel = StoreMachine.TestCase
+
+
+CAP = 2**20
+FILLERS = [f"fill{i:03d}" for i in range(70)]
+CAP_KEYS = [*KEYS[:4], *FILLERS[:3]]
+SLACK = 2048  # segment file headers and the reserve's headers: well under this
+
+
+class FullStoreMachine(_ModelMachine):
+    """Near the cap: large values, StoreFullError only when the written bytes justify it.
+
+    The log is append-only, so what fills the store is every record ever written (dead ones
+    too), plus the room kept for deleting every key the index still holds.
+    """
+
+    max_size = CAP
+    keys = CAP_KEYS
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.counter = 0
+        super().__init__()
+
+    def note_written(self, key: str, value: dict[str, Any] | None) -> None:
+        self.written += HEADER + len(key.encode())
+        if value is not None:
+            self.written += len(encoded(value))
+
+    def check_full(self, key: str, value: dict[str, Any]) -> None:
+        size = HEADER + len(key.encode()) + len(encoded(value))
+        # Every key not deleted may still be in the index (expired ones until reaped).
+        reserve = self.reserve_for(set(self.model) | {key})
+        assert self.written > 0.7 * CAP, (self.written, CAP)
+        assert self.written + size + reserve + SLACK > CAP, (
+            f"StoreFullError with {self.written} bytes written, {size} asked, "
+            f"{reserve} for deletes, max_size {CAP}"
+        )
+        self.check_read(key)  # the refused create changed nothing
+
+    def big_value(self, size: int) -> dict[str, Any]:
+        self.counter += 1
+        value: dict[str, Any] = {"n": self.counter, "p": ""}
+        value["p"] = "x" * (size - len(encoded(value)))
+        assert len(encoded(value)) == size
+        return value
+
+    def reserve_for(self, keys: set[str]) -> int:
+        return sum(HEADER + len(name.encode()) for name in keys)
+
+    @initialize(headroom=st.integers(min_value=0, max_value=60_000))
+    def fill(self, headroom: int) -> None:
+        """Fill with 16 KB values until about ``headroom`` bytes are left before the cap."""
+        for key in FILLERS:
+            size = HEADER + len(key.encode()) + 16000
+            reserve = self.reserve_for(set(self.model) | {key})
+            if self.written + size + reserve + SLACK + headroom > CAP:
+                break
+            assert self.expect_create(key, self.big_value(16000), None) == "ok"
+        else:
+            raise AssertionError("not enough filler keys to fill the store")
+
+    @rule(data=st.data(), size=st.sampled_from([100, 1000, 4000, 9000, 16384]), ttl=ttls)
+    def create_big(self, data: st.DataObject, size: int, ttl: int | None) -> None:
+        self.expect_create(self.draw_key(data), self.big_value(size), ttl)
+
+    @invariant()
+    def directory_within_cap(self) -> None:
+        assert dir_bytes(self.path) <= CAP
+
+
+FullStoreMachine.TestCase.settings = settings(
+    max_examples=40,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestFullStoreAgainstModel = FullStoreMachine.TestCase
