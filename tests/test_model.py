@@ -6,13 +6,13 @@ import asyncio
 import copy
 import json
 import math
-import os
 import shutil
 import tempfile
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, ClassVar
 
+from _fs import dir_bytes
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -53,14 +53,6 @@ KEYS = ["a", "b", "c", "d/é", "🙂", "x" * 32]
 
 def encoded(value: dict[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def dir_bytes(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            total += os.lstat(os.path.join(root, name)).st_size
-    return total
 
 
 class _ModelMachine(RuleBasedStateMachine):

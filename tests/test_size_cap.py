@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import itertools
-import os
 import random
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _fs import dir_bytes
 
 from aiokv import AsyncDataStore, DataStore, KeyNotFoundError, ManualClock, StoreFullError
 
 CAP = 2**20
 HEADER = 28
-
-
-def dir_bytes(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            total += os.lstat(os.path.join(root, name)).st_size
-    return total
 
 
 def blob(size: int) -> dict[str, Any]:

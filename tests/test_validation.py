@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _fs import dir_bytes
 
 import aiokv
 from aiokv import (
@@ -55,14 +55,6 @@ def nested_lists(depth: int) -> dict[str, Any]:
     for _ in range(depth - 2):
         inner = [inner]
     return {"a": inner}
-
-
-def directory_size(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            total += os.lstat(os.path.join(root, name)).st_size
-    return total
 
 
 # -- keys --------------------------------------------------------------------------------
@@ -407,10 +399,10 @@ async def test_refused_create_writes_nothing(
     store: AsyncDataStore, store_path: Path, key: Any, value: Any, ttl: Any
 ) -> None:
     await store.create("before", {"a": 1})
-    size_before = directory_size(store_path)
+    size_before = dir_bytes(store_path)
     with pytest.raises((InvalidKeyError, InvalidValueError, InvalidTTLError)):
         await store.create(key, value, ttl=ttl)
-    assert directory_size(store_path) == size_before
+    assert dir_bytes(store_path) == size_before
     if isinstance(key, str) and key:
         with pytest.raises(KeyNotFoundError):
             await store.read(key)
