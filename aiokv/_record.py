@@ -1,16 +1,26 @@
 """The on-disk record format: pure encode/decode functions, no I/O.
 
 A store is a directory of segment files named ``NNNNNNNN.data``. Each segment starts with a
-16-byte file header and then holds records back to back, appended and never rewritten::
+32-byte file header and then holds records back to back, appended and never rewritten::
 
-    file header (16 bytes)
+    file header (32 bytes)
     +--------+------+-----------------------------------------------+
-    | offset | size | field                                         |
+    | offset | size | field (little-endian)                         |
     +--------+------+-----------------------------------------------+
     |      0 |    8 | magic b"AIOKVSEG"                             |
     |      8 |    1 | format version (1)                            |
-    |      9 |    7 | reserved, zero                                |
+    |      9 |    1 | file kind: 1 = log, 2 = compacted             |
+    |     10 |    6 | reserved, zero                                |
+    |     16 |    8 | created_seq: the store's next sequence number |
+    |        |      | when the file was made                        |
+    |     24 |    4 | reserved, zero                                |
+    |     28 |    4 | CRC-32 of bytes 0..27                         |
     +--------+------+-----------------------------------------------+
+
+A *log* file is appended to by the writer; every record in it has ``seq >= created_seq``, and
+only the newest log file can end in a torn write. A *compacted* file is written whole by
+compaction, fsynced and only then renamed into place, so it is never torn; it holds every record
+of its source files that was still needed at ``created_seq``.
 
     record (28-byte header, then the key, then the value)
     +--------+------+-----------------------------------------------+
@@ -45,8 +55,10 @@ from ._validation import MAX_VALUE_BYTES
 FORMAT_VERSION: Final = 1
 
 FILE_MAGIC: Final = b"AIOKVSEG"
-FILE_HEADER: Final = FILE_MAGIC + bytes([FORMAT_VERSION]) + bytes(7)
-FILE_HEADER_SIZE: Final = len(FILE_HEADER)
+FILE_LOG: Final = 1
+FILE_COMPACTED: Final = 2
+_FILE_HEADER = struct.Struct("<8sBB6xQ4x")
+FILE_HEADER_SIZE: Final = _FILE_HEADER.size + 4  # 32, with the CRC
 
 KIND_PUT: Final = 1
 KIND_DELETE: Final = 2
@@ -135,6 +147,28 @@ def decode(buf: bytes | bytearray | memoryview, offset: int = 0) -> Record:
     return Record(kind, seq, expiry, key, key_start + key_len, size)
 
 
-def check_file_header(head: bytes) -> bool:
-    """Whether ``head`` (the first bytes of a segment) is a header this version can read."""
-    return head[:FILE_HEADER_SIZE] == FILE_HEADER
+class FileHeader(NamedTuple):
+    kind: int
+    created_seq: int
+
+
+def encode_file_header(kind: int, created_seq: int) -> bytes:
+    head = _FILE_HEADER.pack(FILE_MAGIC, FORMAT_VERSION, kind, created_seq)
+    return head + _CRC.pack(zlib.crc32(head))
+
+
+def decode_file_header(buf: bytes | bytearray | memoryview) -> FileHeader:
+    """Decode and verify a segment's file header, or raise :class:`BadRecord`."""
+    if len(buf) < FILE_HEADER_SIZE:
+        raise BadRecord("truncated file header")
+    magic, version, kind, created_seq = _FILE_HEADER.unpack_from(buf)
+    if magic != FILE_MAGIC:
+        raise BadRecord("not an aiokv segment (bad magic)")
+    (crc,) = _CRC.unpack_from(buf, _FILE_HEADER.size)
+    if zlib.crc32(memoryview(buf)[: _FILE_HEADER.size]) != crc:
+        raise BadRecord("file header checksum mismatch")
+    if version != FORMAT_VERSION:
+        raise BadRecord(f"unknown format version {version}")
+    if kind not in (FILE_LOG, FILE_COMPACTED):
+        raise BadRecord(f"unknown file kind {kind}")
+    return FileHeader(kind, created_seq)

@@ -1,4 +1,4 @@
-"""Open-time rebuild: scan every segment in order and build the index from the records.
+"""Open-time rebuild: scan every segment and build the index from the records.
 
 Runs in a worker thread (it reads every byte of the store), before the writer starts.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from . import _files
 from ._index import Entry, Index
-from ._record import FILE_HEADER, FILE_HEADER_SIZE, KIND_PUT, BadRecord
-from ._segment import Segment, has_valid_header, parse_segment_name, scan
+from ._record import FILE_HEADER_SIZE, FILE_LOG, KIND_PUT, BadRecord, decode_file_header
+from ._segment import TMP_SUFFIX, Segment, parse_segment_name, scan
 from .errors import CorruptionError
 
 logger = logging.getLogger("aiokv")
@@ -25,9 +25,11 @@ class Recovered:
 
     index: Index
     segments: dict[int, Segment]
+    active: Segment | None  # the newest log segment, the only one that may be appended to
     next_seq: int
+    next_segment_id: int
     disk_bytes: int
-    dropped_bytes: int  # cut off a torn tail of the newest segment
+    dropped_bytes: int  # cut off a torn tail of the newest log segment
 
 
 def recover(directory: Path, now: float) -> Recovered:
@@ -37,46 +39,45 @@ def recover(directory: Path, now: float) -> Recovered:
     that has since expired, and a tombstone, leave the key absent; both still hide every older
     record of that key.
 
-    Only the newest segment can end in a torn write: a segment is fsynced before the next one
-    is created. So a bad record there is a crash's torn tail and is cut off (and logged), while
-    a bad record anywhere else is corruption and raises :class:`CorruptionError`.
+    Only the newest *log* segment can end in a torn write: a log segment is fsynced before the
+    next one is created, and a compacted one is complete before it gets its name. So a bad
+    record there is a crash's torn tail and is cut off (and logged), while a bad record or
+    file header anywhere else is corruption and raises :class:`CorruptionError`.
     """
-    ids = sorted(
-        segment_id
-        for name in os.listdir(directory)
-        if (segment_id := parse_segment_name(name)) is not None
-    )
+    ids = _prepare(directory)
     segments: dict[int, Segment] = {}
     newest: dict[str, tuple[int, int, Entry]] = {}  # key -> (seq, kind, entry)
     max_seq = 0
     dropped = 0
     try:
-        for position, segment_id in enumerate(ids):
-            segment = Segment.open(directory, segment_id)
-            segments[segment_id] = segment
-            is_newest = position == len(ids) - 1
+        for segment_id in ids:
+            try:
+                segments[segment_id] = Segment.open(directory, segment_id)
+            except BadRecord as bad:
+                raise CorruptionError(
+                    f"{directory / f'{segment_id:08d}.data'}: bad file header: {bad.reason}"
+                ) from None
+        logs = [s.id for s in segments.values() if s.kind == FILE_LOG]
+        active = segments[max(logs)] if logs else None
+        for segment in segments.values():
             data = segment.read_all()
-            if not has_valid_header(data):
-                if is_newest and len(data) <= FILE_HEADER_SIZE:
-                    dropped += _reinitialise(segment, len(data))
-                    continue
-                raise CorruptionError(f"{segment.path}: not an aiokv segment (bad file header)")
             try:
                 for offset, record in scan(data):
                     key = _decode_key(segment.path, offset, record.key)
                     max_seq = max(max_seq, record.seq)
                     held = newest.get(key)
                     if held is None or record.seq > held[0]:
-                        entry = Entry(segment_id, offset, record.size, record.expiry)
+                        entry = Entry(segment.id, offset, record.size, record.expiry)
                         newest[key] = (record.seq, record.kind, entry)
             except BadRecord as bad:
-                if not is_newest:
+                if segment is not active:
                     raise CorruptionError(
                         f"{segment.path}: bad record at offset {bad.offset}: {bad.reason}"
                     ) from None
                 dropped += _cut_tail(segment, bad.offset, len(data), bad.reason)
             else:
                 segment.size = len(data)
+            max_seq = max(max_seq, segment.created_seq - 1)
         index = Index()
         for key, (_seq, kind, entry) in newest.items():
             if kind == KIND_PUT and not (entry.expiry and now >= entry.expiry):
@@ -85,7 +86,54 @@ def recover(directory: Path, now: float) -> Recovered:
         for segment in segments.values():
             segment.close()
         raise
-    return Recovered(index, segments, max_seq + 1, _files.directory_bytes(directory), dropped)
+    return Recovered(
+        index,
+        segments,
+        active,
+        max_seq + 1,
+        max(ids, default=0) + 1,
+        _files.directory_bytes(directory),
+        dropped,
+    )
+
+
+def _prepare(directory: Path) -> list[int]:
+    """Remove what a crash left half-made; return the ids of the segments, in order.
+
+    A compaction's temporary output was never published, so its sources are all still here.
+    A segment that is no more than a bad file header is a creation the crash interrupted: its
+    header is synced before any record is written to it, so nothing in it was acknowledged.
+    """
+    ids = []
+    removed = False
+    for name in sorted(os.listdir(directory)):
+        path = directory / name
+        if name.endswith(TMP_SUFFIX) and parse_segment_name(name[: -len(TMP_SUFFIX)]):
+            logger.warning("aiokv: %s: removing an unfinished compaction output", path)
+            path.unlink()
+            removed = True
+        elif (segment_id := parse_segment_name(name)) is not None:
+            if _interrupted_creation(path):
+                logger.warning("aiokv: %s: removing a segment whose creation was cut off", path)
+                path.unlink()
+                removed = True
+            else:
+                ids.append(segment_id)
+    if removed:
+        _files.sync_directory(directory)
+    return ids
+
+
+def _interrupted_creation(path: Path) -> bool:
+    """Whether ``path`` holds no more than a header that never fully reached the disk."""
+    size = os.lstat(path).st_size
+    if size > FILE_HEADER_SIZE:
+        return False
+    try:
+        decode_file_header(path.read_bytes())
+    except BadRecord:
+        return True
+    return False
 
 
 def _decode_key(path: Path, offset: int, raw: bytes) -> str:
@@ -98,7 +146,7 @@ def _decode_key(path: Path, offset: int, raw: bytes) -> str:
 
 
 def _cut_tail(segment: Segment, offset: int, size: int, reason: str) -> int:
-    """Cut a torn tail off the newest segment at the last good record; return the bytes cut."""
+    """Cut a torn tail off the newest log segment at the last good record."""
     logger.warning(
         "aiokv: %s: cutting off %d bytes at offset %d after the last good record (%s); "
         "they were a write interrupted by a crash",
@@ -111,16 +159,3 @@ def _cut_tail(segment: Segment, offset: int, size: int, reason: str) -> int:
     # Synced so that the cut is final before new records are appended after it.
     segment.sync()
     return size - offset
-
-
-def _reinitialise(segment: Segment, size: int) -> int:
-    """Rewrite the header of a newest segment whose creation was interrupted."""
-    logger.warning(
-        "aiokv: %s: segment creation was interrupted (%d bytes); rewriting its header",
-        segment.path,
-        size,
-    )
-    segment.truncate(0)
-    segment.append(FILE_HEADER)
-    segment.sync()
-    return size

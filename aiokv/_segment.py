@@ -1,4 +1,4 @@
-"""One data file of the log: create, append, read at an offset, scan, cut off a torn tail.
+"""One data file of the store: create, append, read at an offset, scan, cut off a torn tail.
 
 Synchronous on purpose: the writer decides which thread calls these, and a read is a single
 ``pread`` that is cheap enough to run on the event loop.
@@ -13,10 +13,20 @@ from pathlib import Path
 from typing import Final
 
 from . import _files
-from ._record import FILE_HEADER, FILE_HEADER_SIZE, BadRecord, Record, decode
+from ._record import (
+    FILE_HEADER_SIZE,
+    FILE_LOG,
+    BadRecord,
+    Record,
+    decode,
+    decode_file_header,
+    encode_file_header,
+)
 
 _NAME = re.compile(r"^(\d{8})\.data$")
 MAX_SEGMENT_ID: Final = 99_999_999
+TMP_SUFFIX: Final = ".tmp"
+"""Compaction writes ``NNNNNNNN.data.tmp`` and renames it into place when it is complete."""
 
 
 def segment_name(segment_id: int) -> str:
@@ -30,28 +40,41 @@ def parse_segment_name(name: str) -> int | None:
 
 
 class Segment:
-    """An open segment file. ``size`` is its logical end: the offset the next append lands at."""
+    """An open segment file. ``size`` is its logical end: the offset the next append lands at.
 
-    __slots__ = ("fd", "id", "path", "read", "size")
+    ``kind`` and ``created_seq`` come from the file header (see :mod:`aiokv._record`).
+    """
 
-    def __init__(self, segment_id: int, path: Path, fd: int, size: int) -> None:
+    __slots__ = ("created_seq", "fd", "id", "kind", "path", "read", "size")
+
+    def __init__(
+        self, segment_id: int, path: Path, fd: int, size: int, kind: int, created_seq: int
+    ) -> None:
         self.id = segment_id
         self.path = path
         self.fd = fd
         self.size = size
+        self.kind = kind
+        self.created_seq = created_seq
         self.read = _files.make_reader(fd)
 
     @classmethod
-    def create(cls, directory: Path, segment_id: int) -> Segment:
-        """Create a new, empty segment holding only its file header, synced to disk.
+    def create(
+        cls, directory: Path, segment_id: int, created_seq: int, kind: int = FILE_LOG
+    ) -> Segment:
+        """Create a segment holding only its file header, synced to disk.
 
-        The caller must fsync the directory before any record in it is acknowledged.
+        A log segment is created under its final name; the caller must fsync the directory
+        before any record in it is acknowledged. A compacted one is created under a
+        temporary name, to be renamed into place with :meth:`publish` once complete.
         """
         path = directory / segment_name(segment_id)
+        if kind != FILE_LOG:
+            path = path.with_name(path.name + TMP_SUFFIX)
         fd = _files.create_file(path)
         try:
-            _files.write_all(fd, FILE_HEADER)
-            # The header is synced now so that after a crash a segment longer than its header
+            _files.write_all(fd, encode_file_header(kind, created_seq))
+            # The header is synced now so that after a crash a file longer than its header
             # always has a valid one: a bad header then means corruption, not a torn create.
             os.fsync(fd)
         except BaseException:
@@ -59,18 +82,30 @@ class Segment:
             os.close(fd)
             path.unlink(missing_ok=True)
             raise
-        return cls(segment_id, path, fd, FILE_HEADER_SIZE)
+        return cls(segment_id, path, fd, FILE_HEADER_SIZE, kind, created_seq)
 
     @classmethod
     def open(cls, directory: Path, segment_id: int) -> Segment:
+        """Open an existing segment and check its file header (:class:`BadRecord` if bad)."""
         path = directory / segment_name(segment_id)
         fd = _files.open_file(path)
         try:
             size = os.fstat(fd).st_size
+            # A fresh descriptor reads from offset 0 (O_APPEND only moves writes).
+            header = decode_file_header(os.read(fd, FILE_HEADER_SIZE))
         except BaseException:
             os.close(fd)
             raise
-        return cls(segment_id, path, fd, size)
+        return cls(segment_id, path, fd, size, header.kind, header.created_seq)
+
+    def publish(self) -> None:
+        """Rename a complete compacted segment from its temporary name to its final one.
+
+        The caller must have synced the file, and must fsync the directory afterwards.
+        """
+        final = self.path.with_name(segment_name(self.id))
+        os.replace(self.path, final)
+        self.path = final
 
     def append(self, data: bytes | bytearray | memoryview) -> None:
         _files.write_all(self.fd, data)
@@ -90,10 +125,6 @@ class Segment:
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             os.close(fd)
-
-
-def has_valid_header(data: bytes) -> bool:
-    return data[:FILE_HEADER_SIZE] == FILE_HEADER
 
 
 def scan(data: bytes) -> Iterator[tuple[int, Record]]:

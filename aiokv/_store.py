@@ -206,11 +206,14 @@ class AsyncDataStore:
             recovered = recover(self._path, self._clock.time())
             segments = recovered.segments
             disk_bytes = recovered.disk_bytes
-            if not segments:
-                first = Segment.create(self._path, 1)
-                segments[first.id] = first
+            active = recovered.active
+            next_segment_id = recovered.next_segment_id
+            if active is None:
+                active = Segment.create(self._path, next_segment_id, recovered.next_seq)
+                next_segment_id += 1
+                segments[active.id] = active
                 disk_bytes += FILE_HEADER_SIZE
-                # The first segment's name must be durable before anything in it is.
+                # The segment's name must be durable before anything in it is.
                 _files.sync_directory(self._path)
         except BaseException:
             lock.release()
@@ -223,8 +226,9 @@ class AsyncDataStore:
             self._options,
             self._index,
             segments,
-            segments[max(segments)],
+            active,
             recovered.next_seq,
+            next_segment_id,
             disk_bytes,
         )
 

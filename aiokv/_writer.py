@@ -98,6 +98,7 @@ class Writer:
         segments: dict[int, Segment],
         active: Segment,
         next_seq: int,
+        next_segment_id: int,
         disk_bytes: int,
     ) -> None:
         self._directory = directory
@@ -107,12 +108,15 @@ class Writer:
         self._segments = segments
         self.active = active
         self._next_seq = next_seq
+        self._next_segment_id = next_segment_id
         self.disk_bytes = disk_bytes
         self.failure: StoreIOError | None = None
         self._queue: asyncio.Queue[Op | None] = asyncio.Queue(QUEUE_MAX_OPS)
         self._carry: deque[Op] = deque()  # ops that did not fit the active segment's remainder
         self._stopping = False
         self._new_segment: Segment | None = None
+        self._roll_id = 0  # number and created_seq of the segment a planned roll-over makes
+        self._roll_seq = 0
 
     # -- the caller's side -------------------------------------------------------------
 
@@ -234,6 +238,7 @@ class Writer:
         disk = self.disk_bytes
         tombstones = index.tombstone_bytes
         roll = False
+        self._roll_seq = 0
         for position, op in enumerate(batch):
             if op.future.done():
                 continue  # cancelled by its caller before it was written: it never happened
@@ -276,6 +281,13 @@ class Writer:
                     continue
             if header:
                 roll = True
+                # Numbered here, on the loop thread, where compaction takes numbers too.
+                try:
+                    self._roll_id = self.allocate_segment_id()
+                except StoreIOError as exc:
+                    refused[id(op)] = exc
+                    continue
+                self._roll_seq = self._next_seq  # the new segment's first record
                 cursor = FILE_HEADER_SIZE
                 disk += header
             seq = self._next_seq
@@ -331,21 +343,26 @@ class Writer:
 
     def _roll(self) -> Segment:
         """Seal the active segment and create the next one, recorded in ``_new_segment``."""
-        # Synced before the next segment exists, so after a crash only the newest segment can
-        # end in a torn write; a bad record in any other one is then known to be corruption.
+        # Synced before the next segment exists, so after a crash only the newest log segment
+        # can end in a torn write; a bad record in any other one is then known to be corruption.
         try:
             self.active.sync()
         except OSError as exc:
             raise self._fail("fsync", exc) from exc
-        next_id = self.active.id + 1
-        if next_id > MAX_SEGMENT_ID:
-            raise self._fail("roll-over", OSError(errno.EFBIG, "segment numbers exhausted"))
-        segment = Segment.create(self._directory, next_id)
+        segment = Segment.create(self._directory, self._roll_id, self._roll_seq)
         self._new_segment = segment
         self.disk_bytes += FILE_HEADER_SIZE
         # The new name must be durable before records in it are acknowledged.
         _files.sync_directory(self._directory)
         return segment
+
+    def allocate_segment_id(self) -> int:
+        """The next unused segment number (segments made by compaction take them too)."""
+        segment_id = self._next_segment_id
+        if segment_id > MAX_SEGMENT_ID:
+            raise self._fail("roll-over", OSError(errno.EFBIG, "segment numbers exhausted"))
+        self._next_segment_id = segment_id + 1
+        return segment_id
 
     def _fail(self, what: str, exc: OSError) -> StoreIOError:
         """Make the write path fail from now on: no retry after a failed write or fsync.

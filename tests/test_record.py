@@ -13,17 +13,19 @@ from hypothesis import strategies as st
 
 from aiokv import _record
 from aiokv._record import (
-    FILE_HEADER,
+    FILE_COMPACTED,
     FILE_HEADER_SIZE,
+    FILE_LOG,
     HEADER_SIZE,
     KIND_DELETE,
     KIND_PUT,
     MAX_KEY_BYTES,
     BadRecord,
     Record,
-    check_file_header,
     decode,
+    decode_file_header,
     encode_delete,
+    encode_file_header,
     encode_put,
 )
 
@@ -57,13 +59,45 @@ def raw_record(
     return _CRC.pack(zlib.crc32(body)) + body
 
 
+FILE_HEADER = encode_file_header(FILE_LOG, 1)
+
+
 def test_header_sizes_match_the_format() -> None:
     assert HEADER_SIZE == 28
-    assert FILE_HEADER_SIZE == 16
-    assert b"AIOKVSEG\x01" + bytes(7) == FILE_HEADER
-    assert check_file_header(FILE_HEADER + b"anything after")
-    assert not check_file_header(b"AIOKVSEG\x02" + bytes(7))
-    assert not check_file_header(FILE_HEADER[:15])
+    assert FILE_HEADER_SIZE == 32
+    head = encode_file_header(FILE_COMPACTED, 0x0102030405060708)
+    assert len(head) == FILE_HEADER_SIZE
+    assert head[:10] == b"AIOKVSEG\x01\x02"
+    assert head[10:16] == bytes(6)
+    assert head[16:24] == bytes([8, 7, 6, 5, 4, 3, 2, 1])
+    assert head[24:28] == bytes(4)
+    assert struct.unpack("<I", head[28:])[0] == zlib.crc32(head[:28])
+
+
+@pytest.mark.parametrize("kind", [FILE_LOG, FILE_COMPACTED])
+def test_file_header_round_trips(kind: int) -> None:
+    head = encode_file_header(kind, 12345)
+    assert decode_file_header(head + b"records follow") == (kind, 12345)
+
+
+@pytest.mark.parametrize("position", range(FILE_HEADER_SIZE))
+def test_file_header_with_any_byte_flipped_is_refused(position: int) -> None:
+    head = bytearray(encode_file_header(FILE_LOG, 7))
+    head[position] ^= 0x40
+    with pytest.raises(BadRecord):
+        decode_file_header(bytes(head))
+
+
+@pytest.mark.parametrize("length", range(FILE_HEADER_SIZE))
+def test_truncated_file_header_is_refused(length: int) -> None:
+    with pytest.raises(BadRecord, match="truncated"):
+        decode_file_header(encode_file_header(FILE_LOG, 7)[:length])
+
+
+def test_unknown_file_kind_is_refused_even_with_a_good_crc() -> None:
+    head = b"AIOKVSEG\x01\x03" + bytes(6) + struct.pack("<Q", 1) + bytes(4)
+    with pytest.raises(BadRecord, match="kind"):
+        decode_file_header(head + struct.pack("<I", zlib.crc32(head)))
 
 
 def test_put_layout_is_little_endian_with_crc_over_the_rest() -> None:
