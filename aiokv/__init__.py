@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._clock import Clock, ManualClock, SystemClock
 from ._options import DEFAULT_MAX_SIZE
+from ._stats import StoreStats
 from ._store import AsyncDataStore
 from ._sync import DataStore
 from ._validation import MAX_KEY_LENGTH, MAX_TTL_S, MAX_VALUE_BYTES, MAX_VALUE_DEPTH
@@ -55,6 +56,7 @@ __all__ = [
     "StoreIOError",
     "StoreLockedError",
     "StorePathError",
+    "StoreStats",
     "SystemClock",
     "ValueTooLargeError",
     "__version__",

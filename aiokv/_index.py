@@ -10,7 +10,7 @@ import heapq
 from collections import defaultdict
 from typing import NamedTuple
 
-from ._record import HEADER_SIZE
+from ._record import delete_size
 
 
 class Entry(NamedTuple):
@@ -28,7 +28,7 @@ def is_expired(entry: Entry, now: float) -> bool:
 
 
 def tombstone_size(key: str) -> int:
-    return HEADER_SIZE + len(key.encode("utf-8"))
+    return delete_size(key.encode("utf-8"))
 
 
 class Index:
@@ -39,7 +39,7 @@ class Index:
     always be emptied.
     """
 
-    __slots__ = ("_entries", "_expiries", "live_bytes", "tombstone_bytes")
+    __slots__ = ("_entries", "_expiries", "live_bytes", "tombstone_bytes", "total_live_bytes")
 
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
@@ -48,6 +48,7 @@ class Index:
         self._expiries: list[tuple[float, str]] = []
         self.live_bytes: defaultdict[int, int] = defaultdict(int)
         self.tombstone_bytes = 0
+        self.total_live_bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -71,16 +72,29 @@ class Index:
             self.tombstone_bytes += tombstone_size(key)
         else:
             self.live_bytes[old.segment] -= old.size
+            self.total_live_bytes -= old.size
         self._entries[key] = entry
         self.live_bytes[entry.segment] += entry.size
+        self.total_live_bytes += entry.size
         if entry.expiry:
             heapq.heappush(self._expiries, (entry.expiry, key))
+
+    def relocate(self, key: str, old: Entry, new: Entry) -> bool:
+        """Point ``key`` at ``new`` (the same record, copied by compaction) if it is still at
+        ``old``; return whether it was. A key written again meanwhile is left alone."""
+        if self._entries.get(key) is not old:
+            return False
+        self._entries[key] = new
+        self.live_bytes[old.segment] -= old.size
+        self.live_bytes[new.segment] += new.size
+        return True
 
     def remove(self, key: str) -> Entry | None:
         old = self._entries.pop(key, None)
         if old is not None:
             self.tombstone_bytes -= tombstone_size(key)
             self.live_bytes[old.segment] -= old.size
+            self.total_live_bytes -= old.size
         return old
 
     def next_expiry(self) -> float | None:
@@ -102,5 +116,6 @@ class Index:
                 removed += 1
         return removed
 
-    def keys(self) -> list[str]:
-        return list(self._entries)
+    def forget_segment(self, segment_id: int) -> None:
+        """Drop the accounting of a removed segment (no entry may point into it any more)."""
+        self.live_bytes.pop(segment_id, None)

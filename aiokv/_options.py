@@ -44,6 +44,8 @@ class Options:
         ``None`` picks :func:`segment_bytes_for` ``(max_size)``.
     :param reaper_interval_s: how often the reaper drops expired keys from the index.
     :param max_batch_bytes: the most bytes the writer appends in one write call.
+    :param compact_dead_ratio: background compaction runs while more than this fraction of
+        the sealed segments' bytes is dead; ``None`` turns it off.
     :param clock: where the time comes from (``SystemClock()`` when ``None``).
     """
 
@@ -52,6 +54,7 @@ class Options:
     segment_max_bytes: int | None = None
     reaper_interval_s: float = 1.0
     max_batch_bytes: int = 1 << 20
+    compact_dead_ratio: float | None = 0.3
     clock: Clock = dataclasses.field(default_factory=SystemClock)
 
     def __post_init__(self) -> None:
@@ -79,6 +82,13 @@ class Options:
                 f"got {self.reaper_interval_s!r}"
             )
         _check_int("max_batch_bytes", self.max_batch_bytes, MAX_RECORD_SIZE)
+        ratio = self.compact_dead_ratio
+        if ratio is not None and (
+            isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1
+        ):
+            raise InvalidOptionError(
+                f"compact_dead_ratio must be None or a fraction in (0, 1), got {ratio!r}"
+            )
         if not callable(getattr(self.clock, "time", None)):
             raise InvalidOptionError(f"clock must have a time() method, got {self.clock!r}")
 

@@ -13,7 +13,8 @@ A store is a directory of segment files named ``NNNNNNNN.data``. Each segment st
     |     10 |    6 | reserved, zero                                |
     |     16 |    8 | created_seq: the store's next sequence number |
     |        |      | when the file was made                        |
-    |     24 |    4 | reserved, zero                                |
+    |     24 |    4 | source: for a compacted file, the number of   |
+    |        |      | the segment it was compacted from; else 0     |
     |     28 |    4 | CRC-32 of bytes 0..27                         |
     +--------+------+-----------------------------------------------+
 
@@ -31,17 +32,23 @@ of its source files that was still needed at ``created_seq``.
     |      5 |    1 | kind: 1 = put, 2 = delete (tombstone)         |
     |      6 |    1 | key length in bytes, 1..128                   |
     |      7 |    1 | reserved, zero                                |
-    |      8 |    4 | value length in bytes, 0..16384 (0: delete)   |
+    |      8 |    4 | value length in bytes, 0..16384 (4: delete)   |
     |     12 |    8 | sequence number, unsigned, strictly rising    |
     |     20 |    8 | expiry deadline: float64 Unix seconds, 0=none |
     |     28 |    k | key, UTF-8                                    |
-    |   28+k |    v | value, compact UTF-8 JSON                     |
+    |   28+k |    v | put: the value, compact UTF-8 JSON            |
+    |        |      | delete: u32, the segment that held the record |
+    |        |      | it deleted (its *target*)                     |
     +--------+------+-----------------------------------------------+
 
 The CRC covers the whole record but itself, so a torn write, a zeroed page or a flipped bit
 anywhere in a record is caught. The sequence number, not the file order and never the clock,
 decides which record of a key is newest. The deadline is absolute wall-clock time, so a TTL holds
 across close and reopen; float64 keeps sub-second precision (about 0.2 µs at today's dates).
+
+A tombstone names its target so that compaction knows when it may drop it: once neither the
+target segment nor a file compacted from it (see ``source``) remains, no older record of the
+key can come back.
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ FORMAT_VERSION: Final = 1
 FILE_MAGIC: Final = b"AIOKVSEG"
 FILE_LOG: Final = 1
 FILE_COMPACTED: Final = 2
-_FILE_HEADER = struct.Struct("<8sBB6xQ4x")
+_FILE_HEADER = struct.Struct("<8sBB6xQI")
 FILE_HEADER_SIZE: Final = _FILE_HEADER.size + 4  # 32, with the CRC
 
 KIND_PUT: Final = 1
@@ -67,6 +74,8 @@ _HEADER = struct.Struct("<IBBBxIQd")
 HEADER_SIZE: Final = _HEADER.size  # 28
 _BODY = struct.Struct("<BBBxIQd")  # the header after the CRC
 _CRC = struct.Struct("<I")
+_TARGET = struct.Struct("<I")
+TOMBSTONE_VALUE_SIZE: Final = _TARGET.size
 
 MAX_KEY_BYTES: Final = 128  # 32 code points of at most 4 UTF-8 bytes each
 MAX_RECORD_SIZE: Final = HEADER_SIZE + MAX_KEY_BYTES + MAX_VALUE_BYTES
@@ -89,10 +98,20 @@ def encode_put(seq: int, key: bytes, value: bytes, expiry: float) -> bytes:
     return _CRC.pack(zlib.crc32(body)) + body
 
 
-def encode_delete(seq: int, key: bytes) -> bytes:
-    """Encode a tombstone: the key is deleted as of ``seq``."""
-    body = _BODY.pack(FORMAT_VERSION, KIND_DELETE, len(key), 0, seq, 0.0) + key
+def encode_delete(seq: int, key: bytes, target: int) -> bytes:
+    """Encode a tombstone: the key is deleted as of ``seq``; its record was in ``target``."""
+    body = (
+        _BODY.pack(FORMAT_VERSION, KIND_DELETE, len(key), TOMBSTONE_VALUE_SIZE, seq, 0.0)
+        + key
+        + _TARGET.pack(target)
+    )
     return _CRC.pack(zlib.crc32(body)) + body
+
+
+def tombstone_target(buf: bytes | bytearray | memoryview, record: Record) -> int:
+    """The target segment of a decoded tombstone lying in ``buf``."""
+    (target,) = _TARGET.unpack_from(buf, record.value_start)
+    return int(target)
 
 
 def put_size(key: bytes, value: bytes) -> int:
@@ -100,7 +119,7 @@ def put_size(key: bytes, value: bytes) -> int:
 
 
 def delete_size(key: bytes) -> int:
-    return HEADER_SIZE + len(key)
+    return HEADER_SIZE + len(key) + TOMBSTONE_VALUE_SIZE
 
 
 class BadRecord(Exception):
@@ -129,8 +148,8 @@ def decode(buf: bytes | bytearray | memoryview, offset: int = 0) -> Record:
         if value_len > MAX_VALUE_BYTES:
             raise BadRecord(f"value length {value_len} over the limit")
     elif kind == KIND_DELETE:
-        if value_len != 0:
-            raise BadRecord("tombstone with a value")
+        if value_len != TOMBSTONE_VALUE_SIZE:
+            raise BadRecord(f"tombstone with a value of {value_len} bytes")
     else:
         raise BadRecord(f"unknown record kind {kind}")
     if not 0 < key_len <= MAX_KEY_BYTES:
@@ -150,10 +169,11 @@ def decode(buf: bytes | bytearray | memoryview, offset: int = 0) -> Record:
 class FileHeader(NamedTuple):
     kind: int
     created_seq: int
+    source: int
 
 
-def encode_file_header(kind: int, created_seq: int) -> bytes:
-    head = _FILE_HEADER.pack(FILE_MAGIC, FORMAT_VERSION, kind, created_seq)
+def encode_file_header(kind: int, created_seq: int, source: int = 0) -> bytes:
+    head = _FILE_HEADER.pack(FILE_MAGIC, FORMAT_VERSION, kind, created_seq, source)
     return head + _CRC.pack(zlib.crc32(head))
 
 
@@ -161,7 +181,7 @@ def decode_file_header(buf: bytes | bytearray | memoryview) -> FileHeader:
     """Decode and verify a segment's file header, or raise :class:`BadRecord`."""
     if len(buf) < FILE_HEADER_SIZE:
         raise BadRecord("truncated file header")
-    magic, version, kind, created_seq = _FILE_HEADER.unpack_from(buf)
+    magic, version, kind, created_seq, source = _FILE_HEADER.unpack_from(buf)
     if magic != FILE_MAGIC:
         raise BadRecord("not an aiokv segment (bad magic)")
     (crc,) = _CRC.unpack_from(buf, _FILE_HEADER.size)
@@ -171,4 +191,4 @@ def decode_file_header(buf: bytes | bytearray | memoryview) -> FileHeader:
         raise BadRecord(f"unknown format version {version}")
     if kind not in (FILE_LOG, FILE_COMPACTED):
         raise BadRecord(f"unknown file kind {kind}")
-    return FileHeader(kind, created_seq)
+    return FileHeader(kind, created_seq, source)

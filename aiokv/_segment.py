@@ -45,10 +45,17 @@ class Segment:
     ``kind`` and ``created_seq`` come from the file header (see :mod:`aiokv._record`).
     """
 
-    __slots__ = ("created_seq", "fd", "id", "kind", "path", "read", "size")
+    __slots__ = ("created_seq", "fd", "id", "kind", "path", "read", "size", "source")
 
     def __init__(
-        self, segment_id: int, path: Path, fd: int, size: int, kind: int, created_seq: int
+        self,
+        segment_id: int,
+        path: Path,
+        fd: int,
+        size: int,
+        kind: int,
+        created_seq: int,
+        source: int,
     ) -> None:
         self.id = segment_id
         self.path = path
@@ -56,11 +63,17 @@ class Segment:
         self.size = size
         self.kind = kind
         self.created_seq = created_seq
+        self.source = source
         self.read = _files.make_reader(fd)
 
     @classmethod
     def create(
-        cls, directory: Path, segment_id: int, created_seq: int, kind: int = FILE_LOG
+        cls,
+        directory: Path,
+        segment_id: int,
+        created_seq: int,
+        kind: int = FILE_LOG,
+        source: int = 0,
     ) -> Segment:
         """Create a segment holding only its file header, synced to disk.
 
@@ -73,7 +86,7 @@ class Segment:
             path = path.with_name(path.name + TMP_SUFFIX)
         fd = _files.create_file(path)
         try:
-            _files.write_all(fd, encode_file_header(kind, created_seq))
+            _files.write_all(fd, encode_file_header(kind, created_seq, source))
             # The header is synced now so that after a crash a file longer than its header
             # always has a valid one: a bad header then means corruption, not a torn create.
             os.fsync(fd)
@@ -82,7 +95,7 @@ class Segment:
             os.close(fd)
             path.unlink(missing_ok=True)
             raise
-        return cls(segment_id, path, fd, FILE_HEADER_SIZE, kind, created_seq)
+        return cls(segment_id, path, fd, FILE_HEADER_SIZE, kind, created_seq, source)
 
     @classmethod
     def open(cls, directory: Path, segment_id: int) -> Segment:
@@ -96,7 +109,7 @@ class Segment:
         except BaseException:
             os.close(fd)
             raise
-        return cls(segment_id, path, fd, size, header.kind, header.created_seq)
+        return cls(segment_id, path, fd, size, header.kind, header.created_seq, header.source)
 
     def publish(self) -> None:
         """Rename a complete compacted segment from its temporary name to its final one.

@@ -24,6 +24,7 @@ import platformdirs
 
 from . import _files
 from ._clock import Clock, SystemClock
+from ._compaction import Compactor
 from ._index import Index, is_expired
 from ._lock import StoreLock
 from ._options import DEFAULT_MAX_SIZE, Durability, Options
@@ -31,6 +32,7 @@ from ._reaper import run_reaper
 from ._record import FILE_HEADER_SIZE, KIND_DELETE, KIND_PUT, BadRecord, decode
 from ._recovery import recover
 from ._segment import Segment
+from ._stats import StoreStats
 from ._validation import check_key, check_ttl, decode_value, describe_key, encode_value
 from ._writer import Op, Writer
 from .errors import (
@@ -123,6 +125,10 @@ class AsyncDataStore:
     :param segment_max_bytes: size at which a data file is sealed and the next begun;
         by default 64 MiB, or ``max_size / 16`` for a small store.
     :param reaper_interval_s: how often expired keys are dropped from the in-memory index.
+    :param compact_dead_ratio: background compaction runs while more than this fraction of the
+        sealed segments' bytes is dead (0.3: the store stays within about 1.5 times its live
+        data plus one segment); ``None`` leaves compaction to :meth:`compact` and to creates
+        that would not fit otherwise.
     :param clock: an object with ``time() -> float`` (Unix seconds); the system clock by
         default. TTL deadlines are taken from it.
     :raises InvalidOptionError: an option is out of range.
@@ -136,6 +142,7 @@ class AsyncDataStore:
         durability: Durability = "flush",
         segment_max_bytes: int | None = None,
         reaper_interval_s: float = 1.0,
+        compact_dead_ratio: float | None = 0.3,
         clock: Clock | None = None,
     ) -> None:
         self._options = Options(
@@ -143,6 +150,7 @@ class AsyncDataStore:
             durability=durability,
             segment_max_bytes=segment_max_bytes,
             reaper_interval_s=reaper_interval_s,
+            compact_dead_ratio=compact_dead_ratio,
             clock=SystemClock() if clock is None else clock,
         )
         self._clock = self._options.clock
@@ -152,6 +160,7 @@ class AsyncDataStore:
         self._segments: dict[int, Segment] = {}
         self._lock: StoreLock | None = None
         self._writer: Writer | None = None
+        self._compactor: Compactor | None = None
         self._runner: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
         self._reads = 0
@@ -193,8 +202,12 @@ class AsyncDataStore:
             self._state = _State.NEW
             raise
         self._writer = writer
+        compactor = Compactor(self._path, self._options, self._index, self._segments, writer)
+        writer.reclaim = compactor.reclaim
+        writer.on_batch = compactor.wakeup.set
+        self._compactor = compactor
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._runner = asyncio.ensure_future(self._run(writer, started))
+        self._runner = asyncio.ensure_future(self._run(writer, compactor, started))
         await started
         self._state = _State.OPEN
 
@@ -232,13 +245,20 @@ class AsyncDataStore:
             disk_bytes,
         )
 
-    async def _run(self, writer: Writer, started: asyncio.Future[None]) -> None:
+    async def _run(
+        self, writer: Writer, compactor: Compactor, started: asyncio.Future[None]
+    ) -> None:
         """The runner task: the store's task group and its children."""
         async with anyio.create_task_group() as group:
             group.start_soon(run_reaper, self._index, self._clock, self._options.reaper_interval_s)
+            group.start_soon(compactor.run)
+            compactor.wakeup.set()  # a store may open with dead bytes to reclaim
             started.set_result(None)
             await writer.run()  # returns once close() has asked it to stop
-            group.cancel_scope.cancel()  # the reaper
+            # A compaction step in progress is let finish (its files must not be left
+            # half-switched); then the reaper and the background compactor are cancelled.
+            await compactor.stop()
+            group.cancel_scope.cancel()
 
     async def close(self) -> None:
         """Finish the writes already queued, sync and close the files, release the lock.
@@ -366,3 +386,34 @@ class AsyncDataStore:
             raise KeyNotFoundError(f"key {describe_key(key)} not found")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await writer.submit(Op(KIND_DELETE, key, key_bytes, b"", 0.0, future))
+
+    async def compact(self) -> int:
+        """Reclaim the space of dead records in every sealed segment, one at a time.
+
+        The active segment (the one being appended to) is left alone, so up to one segment of
+        dead bytes may remain. Reads and writes go on meanwhile.
+
+        :returns: the bytes reclaimed.
+        :raises StoreClosedError: the store is not open.
+        :raises CorruptionError: a segment being compacted is damaged.
+        """
+        self._open_writer()
+        assert self._compactor is not None
+        return await self._compactor.compact()
+
+    async def stats(self) -> StoreStats:
+        """A snapshot of the store's size: keys, live and dead bytes, files.
+
+        :raises StoreClosedError: the store is not open.
+        """
+        writer = self._open_writer()
+        assert self._compactor is not None
+        segments = self._segments.values()
+        return StoreStats(
+            live_keys=len(self._index),
+            live_bytes=self._index.total_live_bytes,
+            dead_bytes=sum(self._compactor.dead_bytes(segment) for segment in segments),
+            disk_bytes=writer.disk_bytes,
+            segment_count=len(self._segments),
+            last_compaction=self._compactor.last_compaction,
+        )

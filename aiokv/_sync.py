@@ -24,6 +24,7 @@ from anyio.from_thread import BlockingPortal
 
 from ._clock import Clock
 from ._options import DEFAULT_MAX_SIZE, Durability
+from ._stats import StoreStats
 from ._store import AsyncDataStore, StrPath
 from .errors import BlockingCallError, StoreClosedError
 
@@ -103,6 +104,7 @@ class DataStore:
         durability: Durability = "flush",
         segment_max_bytes: int | None = None,
         reaper_interval_s: float = 1.0,
+        compact_dead_ratio: float | None = 0.3,
         clock: Clock | None = None,
     ) -> None:
         _refuse_event_loop("__init__")
@@ -112,6 +114,7 @@ class DataStore:
             durability=durability,
             segment_max_bytes=segment_max_bytes,
             reaper_interval_s=reaper_interval_s,
+            compact_dead_ratio=compact_dead_ratio,
             clock=clock,
         )
         portal, thread = _start_loop_thread()
@@ -161,6 +164,14 @@ class DataStore:
     def delete(self, key: str) -> None:
         """Delete ``key``; see :meth:`AsyncDataStore.delete`."""
         self._call("delete", self._store.delete, key)
+
+    def compact(self) -> int:
+        """Reclaim the space of dead records; see :meth:`AsyncDataStore.compact`."""
+        return self._call("compact", self._store.compact)
+
+    def stats(self) -> StoreStats:
+        """A snapshot of the store's size; see :meth:`AsyncDataStore.stats`."""
+        return self._call("stats", self._store.stats)
 
     def close(self) -> None:
         """Finish queued writes, close the store and stop its thread. Safe to call twice."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import errno
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -30,8 +31,10 @@ from ._record import (
     FILE_HEADER_SIZE,
     HEADER_SIZE,
     KIND_PUT,
+    delete_size,
     encode_delete,
     encode_put,
+    put_size,
 )
 from ._segment import MAX_SEGMENT_ID, Segment
 from ._validation import describe_key
@@ -115,8 +118,20 @@ class Writer:
         self._carry: deque[Op] = deque()  # ops that did not fit the active segment's remainder
         self._stopping = False
         self._new_segment: Segment | None = None
+        # Bytes of a compaction output being written: counted in disk_bytes already, and
+        # taken out of the room creates must leave for compaction.
+        self.compaction_bytes = 0
+        # Set by the store: compaction to try before refusing a create for want of room, and
+        # a wake-up for background compaction after each batch.
+        self.reclaim: Callable[[], Awaitable[int]] | None = None
+        self.on_batch: Callable[[], None] | None = None
         self._roll_id = 0  # number and created_seq of the segment a planned roll-over makes
         self._roll_seq = 0
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next record will get."""
+        return self._next_seq
 
     # -- the caller's side -------------------------------------------------------------
 
@@ -183,13 +198,37 @@ class Writer:
                 op.future.set_exception(error)
 
     async def _commit(self, batch: list[Op]) -> None:
-        """Decide each op of ``batch``, write the accepted ones, update the index, answer all."""
+        """Decide each op of ``batch``, write the accepted ones, update the index, answer all.
+
+        Creates that do not fit under ``max_size`` are tried again each time compaction
+        reclaims some room, so a ``StoreFullError`` means the live data no longer fits.
+        """
         if self.failure is not None:
             for op in batch:
                 if not op.future.done():
                     op.future.set_exception(StoreIOError(str(self.failure)))
             return
-        accepted, refused, data, roll = self._plan(batch)
+        refused, no_room = await self._write_batch(batch)
+        while no_room and self.reclaim is not None and await self.reclaim():
+            for op in no_room:
+                del refused[id(op)]  # decided afresh below
+            retried, no_room = await self._write_batch(no_room)
+            refused.update(retried)
+        carried = {id(op) for op in self._carry}
+        for op in batch:
+            if op.future.done() or id(op) in carried:
+                continue
+            error = refused.get(id(op))
+            if error is None:
+                op.future.set_result(None)
+            else:
+                op.future.set_exception(error)
+        if self.on_batch is not None:
+            self.on_batch()
+
+    async def _write_batch(self, batch: list[Op]) -> tuple[dict[int, Exception], list[Op]]:
+        """Plan, write and index ``batch``; return the refusals and the creates that lacked room."""
+        accepted, refused, no_room, data, roll = self._plan(batch)
         if accepted:
             try:
                 if roll or len(data) > INLINE_WRITE_MAX_BYTES or self._fsync_each_batch:
@@ -207,21 +246,15 @@ class Writer:
                     self._segments[self._new_segment.id] = self._new_segment
                     self.active, self._new_segment = self._new_segment, None
             self._apply(accepted)
-        carried = {id(op) for op in self._carry}
-        for op in batch:
-            if op.future.done() or id(op) in carried:
-                continue
-            error = refused.get(id(op))
-            if error is None:
-                op.future.set_result(None)
-            else:
-                op.future.set_exception(error)
+        return refused, no_room
 
     @property
     def _fsync_each_batch(self) -> bool:
         return self._options.durability == "fsync"
 
-    def _plan(self, batch: list[Op]) -> tuple[list[_Accepted], dict[int, Exception], bytes, bool]:
+    def _plan(
+        self, batch: list[Op]
+    ) -> tuple[list[_Accepted], dict[int, Exception], list[Op], bytes, bool]:
         """Lay the batch out in the active segment (or a new one), refusing what cannot be.
 
         Pure bookkeeping on the loop thread; nothing is written. Ops that would run past the
@@ -232,8 +265,12 @@ class Writer:
         max_size = self._options.max_size
         accepted: list[_Accepted] = []
         refused: dict[int, Exception] = {}
+        no_room: list[Op] = []
         parts: list[bytes] = []
+        # Creates leave one segment's room free so that compaction can always take a step.
+        compaction_room = max(0, self._segment_bytes - self.compaction_bytes)
         touched: dict[str, bool] = {}  # key -> live after the ops laid out so far
+        placed: dict[str, int] = {}  # key -> the segment holding its live record
         cursor = self.active.size
         disk = self.disk_bytes
         tombstones = index.tombstone_bytes
@@ -243,7 +280,13 @@ class Writer:
             if op.future.done():
                 continue  # cancelled by its caller before it was written: it never happened
             key = op.key
-            live = touched[key] if key in touched else index.get_live(key, now) is not None
+            if key in touched:
+                live = touched[key]
+            else:
+                entry = index.get_live(key, now)
+                live = entry is not None
+                if entry is not None:
+                    placed[key] = entry.segment
             is_put = op.kind == KIND_PUT
             if is_put and live:
                 refused[id(op)] = KeyExistsError(f"key {describe_key(key)} already exists")
@@ -251,7 +294,7 @@ class Writer:
             if not is_put and not live:
                 refused[id(op)] = KeyNotFoundError(f"key {describe_key(key)} not found")
                 continue
-            size = HEADER_SIZE + len(op.key_bytes) + len(op.value)
+            size = put_size(op.key_bytes, op.value) if is_put else delete_size(op.key_bytes)
             header = 0
             if cursor + size > self._segment_bytes and cursor > FILE_HEADER_SIZE:
                 if accepted:
@@ -264,12 +307,13 @@ class Writer:
                     after = tombstones
                 else:
                     after = tombstones + tombstone_size(key)
-                need = disk + header + size + delete_reserve(after, self._segment_bytes)
-                if need > max_size:
+                reserve = delete_reserve(after, self._segment_bytes) + compaction_room
+                if disk + header + size + reserve > max_size:
+                    no_room.append(op)
                     refused[id(op)] = StoreFullError(
                         f"store is full: creating {describe_key(key)} needs {size} bytes, but "
-                        f"{disk} of max_size {max_size} are used and "
-                        f"{delete_reserve(tombstones, self._segment_bytes)} are kept for deletes"
+                        f"{disk} of max_size {max_size} are in use and {reserve} are kept free "
+                        "for deletes and compaction"
                     )
                     continue
             else:
@@ -294,14 +338,15 @@ class Writer:
             self._next_seq = seq + 1
             if is_put:
                 parts.append(encode_put(seq, op.key_bytes, op.value, op.expiry))
+                placed[key] = self._roll_id if roll else self.active.id
             else:
-                parts.append(encode_delete(seq, op.key_bytes))
+                parts.append(encode_delete(seq, op.key_bytes, placed[key]))
             accepted.append(_Accepted(op, cursor, size))
             cursor += size
             disk += size
             tombstones = after
             touched[key] = is_put
-        return accepted, refused, b"".join(parts), roll
+        return accepted, refused, no_room, b"".join(parts), roll
 
     def _write(self, data: bytes, roll: bool) -> None:
         """Append ``data`` to the active segment, or to a new one first if ``roll``.

@@ -225,39 +225,48 @@ TestStoreAgainstModel = StoreMachine.TestCase
 
 
 CAP = 2**20
+SEGMENT = CAP // 16  # the default segment size for this cap
 FILLERS = [f"fill{i:03d}" for i in range(70)]
 CAP_KEYS = [*KEYS[:4], *FILLERS[:3]]
 SLACK = 2048  # segment file headers and the reserve's headers: well under this
+TOMBSTONE = HEADER + 4  # plus the key
 
 
 class FullStoreMachine(_ModelMachine):
-    """Near the cap: large values, StoreFullError only when the written bytes justify it.
+    """Near the cap: large values, StoreFullError only when the live data justifies it.
 
-    The log is append-only, so what fills the store is every record ever written (dead ones
-    too), plus the room kept for deleting every key the index still holds.
+    Compaction reclaims dead records before a create is refused, so what may fill the store
+    is the live records, the room kept for deleting every key and for one compaction step,
+    the dead bytes of the segment being appended to (never compacted), and tombstones that
+    are still needed.
     """
 
     max_size = CAP
     keys = CAP_KEYS
 
     def __init__(self) -> None:
-        self.written = 0
+        self.deletes = 0
         self.counter = 0
         super().__init__()
 
     def note_written(self, key: str, value: dict[str, Any] | None) -> None:
-        self.written += HEADER + len(key.encode())
-        if value is not None:
-            self.written += len(encoded(value))
+        if value is None:
+            self.deletes += 1
+
+    def live_bytes(self, keys: set[str]) -> int:
+        # Expired keys count too: their records go only when compaction or the reaper gets
+        # to them, which is allowed to be later.
+        return sum(HEADER + len(k.encode()) + len(encoded(self.model[k][0])) for k in keys)
 
     def check_full(self, key: str, value: dict[str, Any]) -> None:
         size = HEADER + len(key.encode()) + len(encoded(value))
-        # Every key not deleted may still be in the index (expired ones until reaped).
-        reserve = self.reserve_for(set(self.model) | {key})
-        assert self.written > 0.7 * CAP, (self.written, CAP)
-        assert self.written + size + reserve + SLACK > CAP, (
-            f"StoreFullError with {self.written} bytes written, {size} asked, "
-            f"{reserve} for deletes, max_size {CAP}"
+        keys = set(self.model)
+        live = self.live_bytes(keys)
+        reserve = self.reserve_for(keys | {key})
+        tombstones = self.deletes * (TOMBSTONE + max(len(k) for k in CAP_KEYS))
+        assert live + size + reserve + 2 * SEGMENT + tombstones + SLACK > CAP, (
+            f"StoreFullError with {live} live bytes, {size} asked, {reserve} for deletes, "
+            f"{tombstones} of tombstones, max_size {CAP}"
         )
         self.check_read(key)  # the refused create changed nothing
 
@@ -269,15 +278,16 @@ class FullStoreMachine(_ModelMachine):
         return value
 
     def reserve_for(self, keys: set[str]) -> int:
-        return sum(HEADER + len(name.encode()) for name in keys)
+        return sum(TOMBSTONE + len(name.encode()) for name in keys)
 
     @initialize(headroom=st.integers(min_value=0, max_value=60_000))
     def fill(self, headroom: int) -> None:
         """Fill with 16 KB values until about ``headroom`` bytes are left before the cap."""
         for key in FILLERS:
             size = HEADER + len(key.encode()) + 16000
-            reserve = self.reserve_for(set(self.model) | {key})
-            if self.written + size + reserve + SLACK + headroom > CAP:
+            keys = set(self.model)
+            reserve = self.reserve_for(keys | {key})
+            if self.live_bytes(keys) + size + reserve + SEGMENT + SLACK + headroom > CAP:
                 break
             assert self.expect_create(key, self.big_value(16000), None) == "ok"
         else:

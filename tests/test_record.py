@@ -27,13 +27,14 @@ from aiokv._record import (
     encode_delete,
     encode_file_header,
     encode_put,
+    tombstone_target,
 )
 
 KEY = b"k1"
 VALUE = b'{"a":1}'
 EXPIRY = 1_700_000_123.25
 PUT = encode_put(7, KEY, VALUE, EXPIRY)
-DELETE = encode_delete(8, KEY)
+DELETE = encode_delete(8, KEY, 0x01020304)
 
 _CRC = struct.Struct("<I")
 _BODY = struct.Struct("<BBBxIQd")
@@ -65,19 +66,20 @@ FILE_HEADER = encode_file_header(FILE_LOG, 1)
 def test_header_sizes_match_the_format() -> None:
     assert HEADER_SIZE == 28
     assert FILE_HEADER_SIZE == 32
-    head = encode_file_header(FILE_COMPACTED, 0x0102030405060708)
+    head = encode_file_header(FILE_COMPACTED, 0x0102030405060708, 0x0A0B0C0D)
     assert len(head) == FILE_HEADER_SIZE
     assert head[:10] == b"AIOKVSEG\x01\x02"
     assert head[10:16] == bytes(6)
     assert head[16:24] == bytes([8, 7, 6, 5, 4, 3, 2, 1])
-    assert head[24:28] == bytes(4)
+    assert head[24:28] == bytes([0x0D, 0x0C, 0x0B, 0x0A])
     assert struct.unpack("<I", head[28:])[0] == zlib.crc32(head[:28])
 
 
 @pytest.mark.parametrize("kind", [FILE_LOG, FILE_COMPACTED])
 def test_file_header_round_trips(kind: int) -> None:
     head = encode_file_header(kind, 12345)
-    assert decode_file_header(head + b"records follow") == (kind, 12345)
+    assert decode_file_header(head + b"records follow") == (kind, 12345, 0)
+    assert decode_file_header(encode_file_header(kind, 1, 42)).source == 42
 
 
 @pytest.mark.parametrize("position", range(FILE_HEADER_SIZE))
@@ -120,8 +122,9 @@ def test_put_round_trip() -> None:
 def test_delete_round_trip() -> None:
     record = decode(DELETE)
     assert record == Record(KIND_DELETE, 8, 0.0, KEY, HEADER_SIZE + len(KEY), len(DELETE))
-    assert len(DELETE) == HEADER_SIZE + len(KEY)
-    assert record.value_start == record.size
+    assert len(DELETE) == HEADER_SIZE + len(KEY) + 4
+    assert DELETE[record.value_start :] == bytes([4, 3, 2, 1])  # the target, little-endian
+    assert tombstone_target(DELETE, record) == 0x01020304
 
 
 def test_put_without_expiry_and_empty_value_round_trip() -> None:
@@ -220,9 +223,13 @@ def test_crc_spy_sees_a_good_record(crc_spy: _CrcSpy) -> None:
         ({"key_len": 255}, r"key length 255 out of range"),
         ({"value_len": 16385}, r"value length 16385 over the limit"),
         ({"value_len": 2**32 - 1}, r"value length 4294967295 over the limit"),
-        ({"kind": KIND_DELETE, "value_len": 1}, r"tombstone with a value"),
-        ({"kind": KIND_DELETE, "key_len": 0, "value": b""}, r"key length 0 out of range"),
-        ({"kind": KIND_DELETE, "key_len": 200, "value": b""}, r"key length 200 out of range"),
+        ({"kind": KIND_DELETE, "value_len": 0}, r"tombstone with a value of 0 bytes"),
+        ({"kind": KIND_DELETE, "value_len": 5}, r"tombstone with a value of 5 bytes"),
+        ({"kind": KIND_DELETE, "key_len": 0, "value": bytes(4)}, r"key length 0 out of range"),
+        (
+            {"kind": KIND_DELETE, "key_len": 200, "value": bytes(4)},
+            r"key length 200 out of range",
+        ),
     ],
 )
 def test_implausible_lengths_are_refused_before_hashing(
@@ -300,11 +307,13 @@ def test_put_round_trips_for_any_input(key: bytes, value: bytes, seq: int, expir
 @given(
     key=st.binary(min_size=1, max_size=MAX_KEY_BYTES),
     seq=st.integers(min_value=0, max_value=2**64 - 1),
+    target=st.integers(min_value=0, max_value=2**32 - 1),
     prefix=st.binary(max_size=64),
 )
-def test_delete_round_trips_at_any_offset(key: bytes, seq: int, prefix: bytes) -> None:
-    data = prefix + encode_delete(seq, key)
+def test_delete_round_trips_at_any_offset(key: bytes, seq: int, target: int, prefix: bytes) -> None:
+    data = prefix + encode_delete(seq, key, target)
     record = decode(data, len(prefix))
     assert (record.kind, record.seq, record.expiry, record.key) == (KIND_DELETE, seq, 0.0, key)
-    assert record.size == HEADER_SIZE + len(key)
-    assert record.value_start == len(data)
+    assert record.size == HEADER_SIZE + len(key) + 4
+    assert tombstone_target(data, record) == target
+    assert record.value_start + 4 == len(data)

@@ -447,14 +447,14 @@ async def test_sequence_number_not_file_order_decides(store_path: Path) -> None:
     _segment_file(
         store_path / segment_name(1),
         encode_put(10, b"a", _json({"a": "newest"}), 0.0),
-        encode_delete(11, b"b"),
+        encode_delete(11, b"b", 1),
         encode_put(12, b"c", _json({"c": "newest"}), 0.0),
     )
     _segment_file(
         store_path / segment_name(2),
         encode_put(3, b"a", _json({"a": "stale"}), 0.0),
         encode_put(4, b"b", _json({"b": "stale"}), 0.0),
-        encode_delete(5, b"c"),
+        encode_delete(5, b"c", 1),
     )
     async with AsyncDataStore(store_path, clock=ManualClock()) as store:
         await assert_reads(store, {"a": {"a": "newest"}, "c": {"c": "newest"}}, ["b"])

@@ -1,0 +1,316 @@
+"""Compaction: reclaim the space of dead records, one sealed segment at a time.
+
+A step takes one sealed segment, copies the records still needed into a new *compacted*
+segment, and removes the old one, in the order that makes a crash at any point harmless:
+
+1. the output is written under a temporary name (``NNNNNNNN.data.tmp``) and fsynced;
+2. it is renamed to its final name and the directory is fsynced: it is now part of the store;
+3. the index is pointed at the copies (the old records stay readable until then);
+4. the old segment is closed and unlinked, and the directory fsynced again.
+
+A crash before 2 leaves a temporary file that the next open removes; a crash after 2 leaves
+both files, whose common records carry the same sequence numbers, so the logical state is the
+same either way. Only one step runs at a time, and it never needs more free room than one
+segment: this is what keeps the store under ``max_size`` while it compacts.
+
+Which records are still needed:
+
+* a put the index points at (a live key) is copied, and the index follows it;
+* a put that was overwritten or deleted since is dropped;
+* a put that has expired is dropped (an older record of its key was itself deleted or expired
+  before this one was created, and stays so);
+* a tombstone is copied while the record it deleted may still exist: while its target segment,
+  or a file compacted from that segment, remains. Bitcask dropped tombstones without such a
+  check and deleted keys came back after a partial merge (basho/bitcask#82).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
+from . import _files
+from ._index import Entry, Index, is_expired
+from ._options import Options
+from ._record import (
+    FILE_COMPACTED,
+    FILE_HEADER_SIZE,
+    KIND_PUT,
+    BadRecord,
+    Record,
+    tombstone_target,
+)
+from ._segment import Segment, scan
+from ._writer import Writer
+from .errors import CorruptionError, DataStoreError
+
+logger = logging.getLogger("aiokv")
+
+RECORDS_PER_YIELD = 1000
+"""Records examined on the event loop before other tasks get a turn (well under 1 ms)."""
+
+
+@dataclass(slots=True)
+class _Keep:
+    offset: int  # in the source
+    size: int
+    key: str
+    entry: Entry | None  # the index entry pointing at it when it was chosen, if any
+
+
+class Compactor:
+    """Runs compaction steps for a store; one at a time, on its event loop."""
+
+    def __init__(
+        self,
+        directory: Path,
+        options: Options,
+        index: Index,
+        segments: dict[int, Segment],
+        writer: Writer,
+    ) -> None:
+        self._directory = directory
+        self._options = options
+        self._index = index
+        self._segments = segments
+        self._writer = writer
+        self._step_lock = asyncio.Lock()
+        # segment id -> how many segments had been removed when compacting it last reclaimed
+        # nothing (all its tombstones were needed); it is tried again once more are gone.
+        self._stuck: dict[int, int] = {}
+        self._removed = 0
+        self.wakeup = asyncio.Event()
+        self.last_compaction: float | None = None
+        self.failure: Exception | None = None  # what stopped background compaction, if anything
+        self._stopped = False
+
+    # -- what there is to reclaim -------------------------------------------------------
+
+    def dead_bytes(self, segment: Segment) -> int:
+        """Bytes of ``segment`` that no live key needs (tombstones included)."""
+        return segment.size - FILE_HEADER_SIZE - self._index.live_bytes.get(segment.id, 0)
+
+    def _needed_targets(self, source: Segment) -> set[int]:
+        """Segments whose deleted records may still exist, for tombstones outside them.
+
+        A compaction from ``source`` may have copied a record that was deleted while the step
+        ran, so a file compacted from a segment keeps that segment's tombstones needed.
+        """
+        needed = {s.id for s in self._segments.values() if s is not source}
+        needed.update(s.source for s in self._segments.values() if s is not source and s.source)
+        return needed
+
+    def candidates(self) -> list[Segment]:
+        """Sealed segments with dead bytes worth a step, the most dead bytes first."""
+        active = self._writer.active
+        found = [
+            segment
+            for segment in self._segments.values()
+            if segment is not active
+            and self.dead_bytes(segment) > 0
+            and self._stuck.get(segment.id, -1) < self._removed
+        ]
+        found.sort(key=lambda s: -self.dead_bytes(s))
+        return found
+
+    def sealed_dead_ratio(self) -> float:
+        active = self._writer.active
+        total = dead = 0
+        for segment in self._segments.values():
+            if segment is not active:
+                total += segment.size
+                dead += self.dead_bytes(segment)
+        return dead / total if total else 0.0
+
+    async def stop(self) -> None:
+        """Wait for a step in progress to finish and refuse further steps (at close)."""
+        self._stopped = True
+        async with self._step_lock:
+            pass
+
+    # -- entry points -------------------------------------------------------------------
+
+    async def compact(self) -> int:
+        """Compact every sealed segment with dead bytes; return the bytes reclaimed."""
+        reclaimed = 0
+        while candidates := self.candidates():
+            gained = await self.step(candidates[0])
+            if gained is None:
+                break
+            reclaimed += gained
+        return reclaimed
+
+    async def reclaim(self) -> int:
+        """Called by the writer before it refuses a create for want of room."""
+        for segment in self.candidates():
+            gained = await self.step(segment)
+            if gained:
+                return gained
+        return 0
+
+    async def run(self) -> None:
+        """The background task: compact while dead bytes pass ``compact_dead_ratio``.
+
+        A failure stops background compaction (logged, and kept in ``failure``) but not the
+        store: reads and writes go on, and ``compact()`` reports the error to its caller.
+        """
+        ratio = self._options.compact_dead_ratio
+        if ratio is None:
+            return
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            try:
+                while self.sealed_dead_ratio() > ratio and (candidates := self.candidates()):
+                    if await self.step(candidates[0]) is None:
+                        break
+            except (DataStoreError, OSError) as exc:
+                logger.error("aiokv: background compaction stopped: %s", exc)
+                self.failure = exc
+                return
+
+    # -- one step -------------------------------------------------------------------------
+
+    async def step(self, source: Segment) -> int | None:
+        """Compact ``source``; return the bytes reclaimed, or None if there was no room."""
+        async with self._step_lock:
+            if self._stopped:
+                return None
+            if source.id not in self._segments or source is self._writer.active:
+                return 0
+            data = await anyio.to_thread.run_sync(source.read_all)
+            records = await anyio.to_thread.run_sync(_list_records, source, data)
+            keep, unindex = await self._choose(source, data, records)
+            kept_bytes = sum(item.size for item in keep)
+            if kept_bytes == len(data) - FILE_HEADER_SIZE:
+                self._stuck[source.id] = self._removed  # everything in it is still needed
+                return 0
+            output: Segment | None = None
+            out_size = FILE_HEADER_SIZE + kept_bytes if keep else 0
+            if keep:
+                output = await self._write_output(source, data, keep, out_size)
+                if output is None:
+                    return None
+            # From here on, finish even if cancelled: the output is part of the store now.
+            with anyio.CancelScope(shield=True):
+                await self._switch(source, output, keep, unindex)
+            self.last_compaction = self._options.clock.time()
+            return source.size - out_size
+
+    async def _choose(
+        self, source: Segment, data: bytes, records: list[tuple[int, Record]]
+    ) -> tuple[list[_Keep], list[tuple[str, Entry]]]:
+        """Decide which records of ``source`` the output needs.
+
+        Also returns the index entries of expired puts that are dropped: the reaper has not
+        got to them yet, and they must not point into a file that is about to go.
+        """
+        now = self._options.clock.time()
+        index = self._index
+        needed = self._needed_targets(source)
+        keep: list[_Keep] = []
+        unindex: list[tuple[str, Entry]] = []
+        for count, (offset, record) in enumerate(records, 1):
+            key = record.key.decode("utf-8")
+            if record.kind == KIND_PUT:
+                entry = index.get(key)
+                if entry is not None and entry.segment == source.id and entry.offset == offset:
+                    if is_expired(entry, now):
+                        unindex.append((key, entry))
+                    else:
+                        keep.append(_Keep(offset, record.size, key, entry))
+                # else: overwritten or deleted since, so dead
+            elif tombstone_target(data, record) in needed:
+                keep.append(_Keep(offset, record.size, key, None))
+            if not count % RECORDS_PER_YIELD:
+                await anyio.lowlevel.checkpoint()
+        return keep, unindex
+
+    async def _write_output(
+        self, source: Segment, data: bytes, keep: list[_Keep], size: int
+    ) -> Segment | None:
+        """Write, sync and publish the compacted copy of ``source``; None if it cannot fit."""
+        writer = self._writer
+        if writer.disk_bytes + size > self._options.max_size:
+            return None
+        created_seq = writer.next_seq
+        output_id = writer.allocate_segment_id()
+
+        def write() -> Segment:
+            output = Segment.create(
+                self._directory, output_id, created_seq, FILE_COMPACTED, source.id
+            )
+            try:
+                view = memoryview(data)
+                output.append(b"".join(view[k.offset : k.offset + k.size] for k in keep))
+                output.sync()  # complete on disk before it has a name the store reads
+                output.publish()
+                _files.sync_directory(self._directory)  # the name itself made durable
+            except BaseException:
+                output.close()
+                output.path.unlink(missing_ok=True)
+                raise
+            return output
+
+        # The output's room is claimed before a byte of it is written: the cap counts every
+        # file, temporary ones too.
+        writer.disk_bytes += size
+        writer.compaction_bytes = size
+        try:
+            return await anyio.to_thread.run_sync(write)
+        except BaseException:
+            writer.disk_bytes -= size
+            raise
+        finally:
+            writer.compaction_bytes = 0
+
+    async def _switch(
+        self,
+        source: Segment,
+        output: Segment | None,
+        keep: list[_Keep],
+        unindex: list[tuple[str, Entry]],
+    ) -> None:
+        """Point the index at the copies (if any were needed), then remove the source."""
+        index = self._index
+        if output is not None:
+            self._segments[output.id] = output
+            offset = FILE_HEADER_SIZE
+            for count, item in enumerate(keep, 1):
+                if item.entry is not None:
+                    moved = Entry(output.id, offset, item.size, item.entry.expiry)
+                    index.relocate(item.key, item.entry, moved)
+                offset += item.size
+                if not count % RECORDS_PER_YIELD:
+                    await anyio.lowlevel.checkpoint()
+        for key, entry in unindex:
+            if index.get(key) is entry:
+                index.remove(key)
+        del self._segments[source.id]
+        index.forget_segment(source.id)
+
+        def remove() -> None:
+            source.close()
+            source.path.unlink()
+            _files.sync_directory(self._directory)
+
+        await anyio.to_thread.run_sync(remove)
+        self._writer.disk_bytes -= source.size
+        self._removed += 1
+        self._stuck.pop(source.id, None)
+
+
+def _list_records(source: Segment, data: bytes) -> list[tuple[int, Record]]:
+    # A sealed segment was fsynced whole and checked on open: a bad record here is damage.
+    try:
+        return list(scan(data))
+    except BadRecord as bad:
+        raise CorruptionError(
+            f"{source.path}: bad record at offset {bad.offset}: {bad.reason}"
+        ) from None
