@@ -12,8 +12,16 @@ from pathlib import Path
 
 from . import _files
 from ._index import Entry, Index
-from ._record import FILE_HEADER_SIZE, FILE_LOG, KIND_PUT, BadRecord, decode_file_header
-from ._segment import TMP_SUFFIX, Segment, parse_segment_name, scan
+from ._record import (
+    FILE_COMPACTED,
+    FILE_HEADER_SIZE,
+    FILE_LOG,
+    KIND_PUT,
+    BadRecord,
+    FileHeader,
+    decode_file_header,
+)
+from ._segment import TMP_SUFFIX, Segment, parse_segment_name, scan, segment_name
 from .errors import CorruptionError
 
 logger = logging.getLogger("aiokv")
@@ -101,39 +109,53 @@ def _prepare(directory: Path) -> list[int]:
     """Remove what a crash left half-made; return the ids of the segments, in order.
 
     A compaction's temporary output was never published, so its sources are all still here.
-    A segment that is no more than a bad file header is a creation the crash interrupted: its
-    header is synced before any record is written to it, so nothing in it was acknowledged.
+    A log segment whose creation a crash cut off holds no more than a bad file header (the
+    header is synced before any record is written to it, so nothing in it was acknowledged).
+    Only the newest log segment can be one, so only the highest-numbered segment, or one
+    followed by compacted files alone (compaction numbers its output concurrently), is taken
+    for one; anywhere else a bad header is corruption, reported when the file is opened.
     """
     ids = []
     removed = False
-    for name in sorted(os.listdir(directory)):
+    for name in os.listdir(directory):
         path = directory / name
-        if name.endswith(TMP_SUFFIX) and parse_segment_name(name[: -len(TMP_SUFFIX)]):
+        if name.endswith(TMP_SUFFIX) and parse_segment_name(name[: -len(TMP_SUFFIX)]) is not None:
             logger.warning("aiokv: %s: removing an unfinished compaction output", path)
             path.unlink()
             removed = True
         elif (segment_id := parse_segment_name(name)) is not None:
-            if _interrupted_creation(path):
-                logger.warning("aiokv: %s: removing a segment whose creation was cut off", path)
-                path.unlink()
-                removed = True
-            else:
-                ids.append(segment_id)
+            ids.append(segment_id)
+    ids.sort()
+    for segment_id in reversed(ids):
+        path = directory / segment_name(segment_id)
+        head = _read_head(path)
+        if head is None:
+            logger.warning("aiokv: %s: removing a segment whose creation was cut off", path)
+            path.unlink()
+            ids.remove(segment_id)
+            removed = True
+            break
+        if head.kind != FILE_COMPACTED:
+            break
     if removed:
         _files.sync_directory(directory)
     return ids
 
 
-def _interrupted_creation(path: Path) -> bool:
-    """Whether ``path`` holds no more than a header that never fully reached the disk."""
-    size = os.lstat(path).st_size
-    if size > FILE_HEADER_SIZE:
-        return False
+def _read_head(path: Path) -> FileHeader | None:
+    """The file header of ``path``, or None if it is no more than a bad header.
+
+    A longer file, or a valid header, is returned as found (a bad header of a longer file
+    is reported when the segment is opened).
+    """
+    with open(path, "rb") as file:
+        data = file.read(FILE_HEADER_SIZE + 1)
     try:
-        decode_file_header(path.read_bytes())
+        return decode_file_header(data)
     except BadRecord:
-        return True
-    return False
+        if len(data) > FILE_HEADER_SIZE:
+            return FileHeader(FILE_LOG, 0, 0)  # not a cut-off creation; open() will judge
+        return None
 
 
 def _decode_key(path: Path, offset: int, raw: bytes) -> str:

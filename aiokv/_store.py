@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import os
 import stat
 from pathlib import Path
@@ -46,6 +47,8 @@ from .errors import (
 )
 
 StrPath = str | os.PathLike[str]
+
+logger = logging.getLogger("aiokv")
 
 READS_PER_YIELD = 32
 """A read lets other tasks run once in this many: a few µs of loop time, never a stall."""
@@ -89,6 +92,8 @@ def prepare_directory(path: Path) -> None:
         try:
             # Only the store directory itself gets 0700; parents get the usual umask mode.
             os.makedirs(path, mode=_files.DIR_MODE, exist_ok=True)
+            # The new directory's name must survive a power loss like any file's.
+            _files.sync_directory(path.parent)
         except OSError as exc:
             raise StorePathError(
                 f"cannot create the store directory {path}: {exc.strerror or exc}"
@@ -162,7 +167,9 @@ class AsyncDataStore:
         self._writer: Writer | None = None
         self._compactor: Compactor | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._closed = asyncio.Event()
+        self._opening: asyncio.Future[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
+        self._cleanup: asyncio.Future[None] | None = None  # a close after a cancelled open
         self._reads = 0
 
     @property
@@ -195,6 +202,17 @@ class AsyncDataStore:
         if self._state is not _State.NEW:
             raise DataStoreError(f"this store is already {self._state.value}")
         self._state = _State.OPENING
+        # Opening runs as a task of its own, so that a caller cancelled halfway (a timeout
+        # around open(), say) cannot leave the lock taken by a half-open store: the opening
+        # finishes regardless, and is then closed again.
+        opening = self._opening = asyncio.ensure_future(self._open())
+        try:
+            await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            self._cleanup = asyncio.ensure_future(self.close())
+            raise
+
+    async def _open(self) -> None:
         try:
             # One worker-thread call: it reads every data file, which may take a while.
             writer = await anyio.to_thread.run_sync(self._open_files)
@@ -248,45 +266,63 @@ class AsyncDataStore:
     async def _run(
         self, writer: Writer, compactor: Compactor, started: asyncio.Future[None]
     ) -> None:
-        """The runner task: the store's task group and its children."""
-        async with anyio.create_task_group() as group:
-            group.start_soon(run_reaper, self._index, self._clock, self._options.reaper_interval_s)
-            group.start_soon(compactor.run)
-            compactor.wakeup.set()  # a store may open with dead bytes to reclaim
-            started.set_result(None)
-            await writer.run()  # returns once close() has asked it to stop
-            # A compaction step in progress is let finish (its files must not be left
-            # half-switched); then the reaper and the background compactor are cancelled.
-            await compactor.stop()
-            group.cancel_scope.cancel()
+        """The runner task: the store's task group and its children.
+
+        If any child fails (a bug, or the loop shutting down), the store stops accepting
+        writes and every queued one is answered with the error, rather than left waiting.
+        """
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(
+                    run_reaper, self._index, self._clock, self._options.reaper_interval_s
+                )
+                group.start_soon(compactor.run)
+                compactor.wakeup.set()  # a store may open with dead bytes to reclaim
+                started.set_result(None)
+                await writer.run()  # returns once close() has asked it to stop
+                # A compaction step in progress is let finish (its files must not be left
+                # half-switched); then the reaper and the background compactor are cancelled.
+                await compactor.stop()
+                group.cancel_scope.cancel()
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError):  # cancelled: the loop is ending
+                logger.error("aiokv: %s: the store's background tasks failed: %r", self._path, exc)
+            writer.break_down(exc)
+            if not started.done():
+                started.set_exception(exc)
+            raise
 
     async def close(self) -> None:
         """Finish the writes already queued, sync and close the files, release the lock.
 
-        Safe to call more than once. Operations called after ``close()`` has begun raise
-        :class:`StoreClosedError`.
+        Safe to call more than once, and from several tasks at once; each returns when the
+        store is closed. A close that is cancelled still completes in the background.
+        Operations called after ``close()`` has begun raise :class:`StoreClosedError`.
         """
+        if self._state is _State.OPENING:
+            assert self._opening is not None
+            # Let the opening finish (or fail) first; then close what it opened.
+            await asyncio.wait([self._opening])
         if self._state in (_State.NEW, _State.CLOSED):
             self._state = _State.CLOSED
             return
-        if self._state is _State.CLOSING:  # another task is closing it: wait for that
-            await self._closed.wait()
-            return
-        if self._state is _State.OPENING:
-            raise DataStoreError("close() was called while open() is still running")
-        self._state = _State.CLOSING
+        if self._closing is None:
+            self._state = _State.CLOSING
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         writer, runner = self._writer, self._runner
         assert writer is not None
         assert runner is not None
-        # Shielded: a close cut short would leave the lock held and the files open.
-        with anyio.CancelScope(shield=True):
-            try:
-                await writer.stop()
-                await runner
-            finally:
-                await anyio.to_thread.run_sync(self._close_files, writer)
-                self._state = _State.CLOSED
-                self._closed.set()
+        try:
+            writer.stop()
+            await asyncio.wait([runner])
+            if not runner.cancelled():
+                runner.exception()  # logged by the runner; the files are closed all the same
+        finally:
+            await anyio.to_thread.run_sync(self._close_files, writer)
+            self._state = _State.CLOSED
 
     def _close_files(self, writer: Writer) -> None:
         try:
@@ -352,6 +388,7 @@ class AsyncDataStore:
         self._reads += 1
         if not self._reads % READS_PER_YIELD:
             await asyncio.sleep(0)
+            self._open_writer()  # the store may have been closed meanwhile
         return self._read(key)
 
     def _read(self, key: str) -> dict[str, Any]:
@@ -372,7 +409,14 @@ class AsyncDataStore:
                 f"{segment.path}: the record at offset {entry.offset} is not the one "
                 f"indexed for key {describe_key(key)}"
             )
-        return decode_value(memoryview(data)[record.value_start :])
+        try:
+            return decode_value(memoryview(data)[record.value_start :])
+        except (ValueError, RecursionError) as exc:
+            # The checksum matched, so the bytes are as written, but this process cannot
+            # decode them (an integer beyond its int_max_str_digits, say).
+            raise CorruptionError(
+                f"{segment.path}: the value at offset {entry.offset} does not decode: {exc}"
+            ) from None
 
     async def delete(self, key: str) -> None:
         """Delete ``key``.

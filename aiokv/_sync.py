@@ -74,6 +74,13 @@ def _shut_down(
             ResourceWarning,
             stacklevel=2,
         )
+    if threading.current_thread() is thread:
+        # Collected on the store's own loop thread, which cannot wait for itself: hand the
+        # shutdown to another thread, which runs once this callback returns to the loop.
+        threading.Thread(
+            target=_shut_down, args=(store, portal, thread, False), name="aiokv-close"
+        ).start()
+        return
     try:
         portal.call(store.close)
     finally:
@@ -174,14 +181,19 @@ class DataStore:
         return self._call("stats", self._store.stats)
 
     def close(self) -> None:
-        """Finish queued writes, close the store and stop its thread. Safe to call twice."""
+        """Finish queued writes, close the store and stop its thread. Safe to call twice.
+
+        A second caller, from any thread, returns once the store is closed.
+        """
         _refuse_event_loop("close")
+        # Held for the whole shutdown, so that nobody sees close() return before the lock
+        # on the directory is released.
         with self._close_lock:
             if self._closed:
                 return
             self._closed = True
             self._finalizer.detach()
-        _shut_down(self._store, self._portal, self._thread, False)
+            _shut_down(self._store, self._portal, self._thread, False)
 
     def __enter__(self) -> DataStore:
         return self

@@ -32,7 +32,21 @@ _encoder = json.JSONEncoder(
     allow_nan=False,  # NaN and Infinity are not JSON; no other reader could load them
     separators=(",", ":"),
 )
-_decode = json.JSONDecoder().decode
+MAX_INT_DIGITS: Final = 4300
+"""The most digits of an integer in a value: CPython's default limit on int/str conversion.
+
+Fixed here, not read from ``sys.get_int_max_str_digits()``, so a value stored by a process
+that raised the limit can still be read by one that did not.
+"""
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+_decode = json.JSONDecoder(parse_int=_parse_int).decode
 
 
 def describe_key(key: object) -> str:
@@ -104,7 +118,9 @@ def encode_value(value: object) -> bytes:
         raise InvalidValueError(f"value nests deeper than {MAX_VALUE_DEPTH} levels")
     try:
         same = _decode(text) == value
-    except (RecursionError, ValueError):  # pragma: no cover - the depth check rules these out
+    except ValueError as exc:  # an integer too long to read back everywhere
+        raise InvalidValueError(f"value cannot be stored as JSON: {exc}") from None
+    except RecursionError:  # pragma: no cover - the depth check rules this out
         same = False
     if not same:
         raise InvalidValueError(

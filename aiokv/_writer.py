@@ -15,6 +15,7 @@ thread call per batch, so the loop never waits on the disk itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -116,7 +117,9 @@ class Writer:
         self.failure: StoreIOError | None = None
         self._queue: asyncio.Queue[Op | None] = asyncio.Queue(QUEUE_MAX_OPS)
         self._carry: deque[Op] = deque()  # ops that did not fit the active segment's remainder
-        self._stopping = False
+        self._stopping = False  # the stop marker was taken from the queue
+        self._stop_requested = False
+        self._finished = False  # the writer will read the queue no more
         self._new_segment: Segment | None = None
         # Bytes of a compaction output being written: counted in disk_bytes already, and
         # taken out of the room creates must leave for compaction.
@@ -140,11 +143,28 @@ class Writer:
         if self.failure is not None:
             raise StoreIOError(str(self.failure)) from self.failure
         await self._queue.put(op)
+        if self._finished and not op.future.done():
+            # Queued (after waiting for room) behind the writer's last look at the queue.
+            op.future.set_exception(
+                StoreIOError(str(self.failure))
+                if self.failure is not None
+                else StoreClosedError("the store was closed before this write ran")
+            )
         await op.future
 
-    async def stop(self) -> None:
-        """Ask the writer to finish what is queued and return. Further submits are refused."""
-        await self._queue.put(None)
+    def stop(self) -> None:
+        """Ask the writer to finish what is queued and return. Never blocks."""
+        self._stop_requested = True
+        with contextlib.suppress(asyncio.QueueFull):
+            # Wakes a writer waiting on an empty queue; a full queue wakes it anyway.
+            self._queue.put_nowait(None)
+
+    def break_down(self, exc: BaseException, batch: list[Op] | None = None) -> None:
+        """The writer task is gone (it failed, or the loop is shutting down): refuse all."""
+        if self.failure is None:
+            self.failure = StoreIOError(f"the store's writer stopped: {exc!r}")
+        self._finished = True
+        self._refuse(batch or [], self.failure)
 
     # -- the writer task ---------------------------------------------------------------
 
@@ -154,18 +174,21 @@ class Writer:
             while True:
                 batch = await self._next_batch()
                 if not batch:
-                    return
+                    break
                 await self._commit(batch)
-        finally:
-            # Stopped, cancelled or broken: nobody may be left waiting on an op that will
-            # never run (a cancelled batch may or may not have reached the file).
-            self._refuse(batch, StoreClosedError("the store was closed before this write ran"))
+        except BaseException as exc:
+            # Cancelled or broken: nobody may be left waiting on an op that will never run
+            # (the batch in hand may or may not have reached the file).
+            self.break_down(exc, batch)
+            raise
+        self._finished = True
+        self._refuse([], StoreClosedError("the store was closed before this write ran"))
 
     async def _next_batch(self) -> list[Op]:
         batch = list(self._carry)
         self._carry.clear()
         if not batch:
-            if self._stopping:
+            if self._stopping or (self._stop_requested and self._queue.empty()):
                 return batch
             op = await self._queue.get()
             if op is None:
