@@ -36,6 +36,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from . import _files
+from ._hint import HintBuilder, hint_name, write_hint
 from ._index import Entry, Index, is_expired
 from ._options import Options
 from ._record import (
@@ -59,9 +60,10 @@ RECORDS_PER_YIELD = 1000
 @dataclass(slots=True)
 class _Keep:
     offset: int  # in the source
-    size: int
+    record: Record
     key: str
     entry: Entry | None  # the index entry pointing at it when it was chosen, if any
+    target: int  # a tombstone's target; 0 for a put
 
 
 class Compactor:
@@ -85,6 +87,7 @@ class Compactor:
         # nothing (all its tombstones were needed); it is tried again once more are gone.
         self._stuck: dict[int, int] = {}
         self._removed = 0
+        self._last_removed = 0  # bytes the last step removed (a segment and its hint)
         self.wakeup = asyncio.Event()
         self.last_compaction: float | None = None
         self.failure: Exception | None = None  # what stopped background compaction, if anything
@@ -187,21 +190,36 @@ class Compactor:
             data = await anyio.to_thread.run_sync(source.read_all)
             records = await anyio.to_thread.run_sync(_list_records, source, data)
             keep, unindex = await self._choose(source, data, records)
-            kept_bytes = sum(item.size for item in keep)
+            kept_bytes = sum(item.record.size for item in keep)
             if kept_bytes == len(data) - FILE_HEADER_SIZE:
                 self._stuck[source.id] = self._removed  # everything in it is still needed
                 return 0
             output: Segment | None = None
-            out_size = FILE_HEADER_SIZE + kept_bytes if keep else 0
+            out_size = 0
             if keep:
-                output = await self._write_output(source, data, keep, out_size)
+                hint = HintBuilder()
+                offset = FILE_HEADER_SIZE
+                for item in keep:
+                    record = item.record
+                    hint.add(
+                        record.kind,
+                        record.key,
+                        offset,
+                        record.size,
+                        record.seq,
+                        record.expiry,
+                        item.target,
+                    )
+                    offset += record.size
+                out_size = offset + hint.size
+                output = await self._write_output(source, data, keep, hint, out_size)
                 if output is None:
                     return None
             # From here on, finish even if cancelled: the output is part of the store now.
             with anyio.CancelScope(shield=True):
                 await self._switch(source, output, keep, unindex)
             self.last_compaction = self._options.clock.time()
-            return source.size - out_size
+            return self._last_removed - out_size
 
     async def _choose(
         self, source: Segment, data: bytes, records: list[tuple[int, Record]]
@@ -224,18 +242,21 @@ class Compactor:
                     if is_expired(entry, now):
                         unindex.append((key, entry))
                     else:
-                        keep.append(_Keep(offset, record.size, key, entry))
+                        keep.append(_Keep(offset, record, key, entry, 0))
                 # else: overwritten or deleted since, so dead
-            elif tombstone_target(data, record) in needed:
-                keep.append(_Keep(offset, record.size, key, None))
+            elif (target := tombstone_target(data, record)) in needed:
+                keep.append(_Keep(offset, record, key, None, target))
             if not count % RECORDS_PER_YIELD:
                 await anyio.lowlevel.checkpoint()
         return keep, unindex
 
     async def _write_output(
-        self, source: Segment, data: bytes, keep: list[_Keep], size: int
+        self, source: Segment, data: bytes, keep: list[_Keep], hint: HintBuilder, size: int
     ) -> Segment | None:
-        """Write, sync and publish the compacted copy of ``source``; None if it cannot fit."""
+        """Write, sync and publish the compacted copy of ``source`` and its hint.
+
+        ``size`` is both files' total. Returns None if they do not fit under ``max_size``.
+        """
         writer = self._writer
         if writer.disk_bytes + size > self._options.max_size:
             return None
@@ -248,10 +269,17 @@ class Compactor:
             )
             try:
                 view = memoryview(data)
-                output.append(b"".join(view[k.offset : k.offset + k.size] for k in keep))
+                output.append(b"".join(view[k.offset : k.offset + k.record.size] for k in keep))
                 output.sync()  # complete on disk before it has a name the store reads
                 output.publish()
-                _files.sync_directory(self._directory)  # the name itself made durable
+                # A crash before the hint is in place leaves a segment without one: the next
+                # open scans it instead.
+                write_hint(
+                    self._directory,
+                    output.id,
+                    hint.encode(output.id, output.created_seq, output.size),
+                )
+                _files.sync_directory(self._directory)  # the names themselves made durable
             except BaseException:
                 output.close()
                 output.path.unlink(missing_ok=True)
@@ -283,10 +311,12 @@ class Compactor:
             self._segments[output.id] = output
             offset = FILE_HEADER_SIZE
             for count, item in enumerate(keep, 1):
+                size = item.record.size
                 if item.entry is not None:
-                    moved = Entry(output.id, offset, item.size, item.entry.expiry)
-                    index.relocate(item.key, item.entry, moved)
-                offset += item.size
+                    index.relocate(
+                        item.key, item.entry, Entry(output.id, offset, size, item.entry.expiry)
+                    )
+                offset += size
                 if not count % RECORDS_PER_YIELD:
                     await anyio.lowlevel.checkpoint()
         for key, entry in unindex:
@@ -295,13 +325,21 @@ class Compactor:
         del self._segments[source.id]
         index.forget_segment(source.id)
 
-        def remove() -> None:
+        def remove() -> int:
             source.close()
+            hint_path = self._directory / hint_name(source.id)
+            try:
+                hint_size = hint_path.stat().st_size
+            except FileNotFoundError:
+                hint_size = 0
             source.path.unlink()
+            hint_path.unlink(missing_ok=True)
             _files.sync_directory(self._directory)
+            return source.size + hint_size
 
-        await anyio.to_thread.run_sync(remove)
-        self._writer.disk_bytes -= source.size
+        removed = await anyio.to_thread.run_sync(remove)
+        self._writer.disk_bytes -= removed
+        self._last_removed = removed
         self._removed += 1
         self._stuck.pop(source.id, None)
 

@@ -10,6 +10,7 @@ import heapq
 from collections import defaultdict
 from typing import NamedTuple
 
+from ._hint import entry_size
 from ._record import delete_size
 
 
@@ -28,7 +29,9 @@ def is_expired(entry: Entry, now: float) -> bool:
 
 
 def tombstone_size(key: str) -> int:
-    return delete_size(key.encode("utf-8"))
+    """What deleting ``key`` writes: its tombstone and the tombstone's hint entry."""
+    key_bytes = key.encode("utf-8")
+    return delete_size(key_bytes) + entry_size(len(key_bytes))
 
 
 class Index:

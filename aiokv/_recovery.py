@@ -11,15 +11,18 @@ import os
 from pathlib import Path
 
 from . import _files
+from ._hint import BadHint, HintBuilder, decode_hint, entries, hint_name, parse_hint_name
 from ._index import Entry, Index
 from ._record import (
     FILE_COMPACTED,
     FILE_HEADER_SIZE,
     FILE_LOG,
+    KIND_DELETE,
     KIND_PUT,
     BadRecord,
     FileHeader,
     decode_file_header,
+    tombstone_target,
 )
 from ._segment import TMP_SUFFIX, Segment, parse_segment_name, scan, segment_name
 from .errors import CorruptionError
@@ -34,10 +37,34 @@ class Recovered:
     index: Index
     segments: dict[int, Segment]
     active: Segment | None  # the newest log segment, the only one that may be appended to
+    active_hint: HintBuilder  # its hint entries, to go on adding to
+    active_hint_file: int  # the size of its hint file on disk, 0 if none
     next_seq: int
     next_segment_id: int
     disk_bytes: int
     dropped_bytes: int  # cut off a torn tail of the newest log segment
+
+
+class _Rebuild:
+    """The newest record of each key, gathered segment by segment."""
+
+    def __init__(self) -> None:
+        self.newest: dict[str, tuple[int, int, Entry]] = {}  # key -> (seq, kind, entry)
+        self.max_seq = 0
+
+    def add(self, key: str, seq: int, kind: int, entry: Entry) -> None:
+        if seq > self.max_seq:
+            self.max_seq = seq
+        held = self.newest.get(key)
+        if held is None or seq > held[0]:
+            self.newest[key] = (seq, kind, entry)
+
+    def index(self, now: float) -> Index:
+        index = Index()
+        for key, (_seq, kind, entry) in self.newest.items():
+            if kind == KIND_PUT and not (entry.expiry and now >= entry.expiry):
+                index.put(key, entry)
+        return index
 
 
 def recover(directory: Path, now: float) -> Recovered:
@@ -45,7 +72,8 @@ def recover(directory: Path, now: float) -> Recovered:
 
     The newest record of each key wins by sequence number, whatever file it lies in. A put
     that has since expired, and a tombstone, leave the key absent; both still hide every older
-    record of that key.
+    record of that key. A segment's hint, where it has a good one, stands in for reading the
+    part of the segment it covers.
 
     Only the newest *log* segment can end in a torn write: a log segment is fsynced before the
     next one is created, and a compacted one is complete before it gets its name. So a bad
@@ -54,42 +82,29 @@ def recover(directory: Path, now: float) -> Recovered:
     """
     ids = _prepare(directory)
     segments: dict[int, Segment] = {}
-    newest: dict[str, tuple[int, int, Entry]] = {}  # key -> (seq, kind, entry)
-    max_seq = 0
+    rebuild = _Rebuild()
     dropped = 0
+    active_hint = HintBuilder()
+    active_hint_file = 0
     try:
         for segment_id in ids:
             try:
                 segments[segment_id] = Segment.open(directory, segment_id)
             except BadRecord as bad:
                 raise CorruptionError(
-                    f"{directory / f'{segment_id:08d}.data'}: bad file header: {bad.reason}"
+                    f"{directory / segment_name(segment_id)}: bad file header: {bad.reason}"
                 ) from None
+        _remove_orphan_hints(directory, segments)
         logs = [s.id for s in segments.values() if s.kind == FILE_LOG]
         active = segments[max(logs)] if logs else None
         for segment in segments.values():
-            data = segment.read_all()
-            try:
-                for offset, record in scan(data):
-                    key = _decode_key(segment.path, offset, record.key)
-                    max_seq = max(max_seq, record.seq)
-                    held = newest.get(key)
-                    if held is None or record.seq > held[0]:
-                        entry = Entry(segment.id, offset, record.size, record.expiry)
-                        newest[key] = (record.seq, record.kind, entry)
-            except BadRecord as bad:
-                if segment is not active:
-                    raise CorruptionError(
-                        f"{segment.path}: bad record at offset {bad.offset}: {bad.reason}"
-                    ) from None
-                dropped += _cut_tail(segment, bad.offset, len(data), bad.reason)
-            else:
-                segment.size = len(data)
-            max_seq = max(max_seq, segment.created_seq - 1)
-        index = Index()
-        for key, (_seq, kind, entry) in newest.items():
-            if kind == KIND_PUT and not (entry.expiry and now >= entry.expiry):
-                index.put(key, entry)
+            builder = active_hint if segment is active else None
+            covered, hint_file = _read_hint(directory, segment, rebuild, builder)
+            if segment is active:
+                active_hint_file = hint_file
+            dropped += _scan_rest(segment, covered, rebuild, builder, segment is active)
+            rebuild.max_seq = max(rebuild.max_seq, segment.created_seq - 1)
+        index = rebuild.index(now)
     except BaseException:
         for segment in segments.values():
             segment.close()
@@ -98,11 +113,87 @@ def recover(directory: Path, now: float) -> Recovered:
         index,
         segments,
         active,
-        max_seq + 1,
+        active_hint,
+        active_hint_file,
+        rebuild.max_seq + 1,
         max(ids, default=0) + 1,
         _files.directory_bytes(directory),
         dropped,
     )
+
+
+def _read_hint(
+    directory: Path, segment: Segment, rebuild: _Rebuild, builder: HintBuilder | None
+) -> tuple[int, int]:
+    """Take ``segment``'s entries from its hint, if it has one to trust.
+
+    Returns how far into the data file the hint reached (the file header's end if there was
+    no usable hint) and the hint file's size. A hint in any doubt is removed, and the segment
+    is scanned instead.
+    """
+    path = directory / hint_name(segment.id)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return FILE_HEADER_SIZE, 0
+    try:
+        hint = decode_hint(data)
+        if hint.segment_id != segment.id or hint.created_seq != segment.created_seq:
+            raise BadHint("it belongs to another segment")
+        if not FILE_HEADER_SIZE <= hint.covered <= segment.size:
+            raise BadHint("it covers more than the segment holds")
+        found = list(entries(hint))
+        keys = [entry.key.decode("utf-8") for entry in found]
+    except (BadHint, UnicodeDecodeError) as bad:
+        logger.warning("aiokv: %s: ignoring the hint (%s); scanning the segment", path, bad)
+        path.unlink()
+        return FILE_HEADER_SIZE, 0
+    segment_id = segment.id
+    for key, e in zip(keys, found, strict=True):
+        rebuild.add(key, e.seq, e.kind, Entry(segment_id, e.offset, e.size, e.expiry))
+        if builder is not None:
+            builder.add(e.kind, e.key, e.offset, e.size, e.seq, e.expiry, e.target)
+    return hint.covered, len(data)
+
+
+def _scan_rest(
+    segment: Segment,
+    start: int,
+    rebuild: _Rebuild,
+    builder: HintBuilder | None,
+    is_active: bool,
+) -> int:
+    """Scan ``segment`` from ``start`` to its end; return the bytes cut off a torn tail."""
+    end = segment.size
+    data = segment.read(start, end - start)
+    try:
+        for position, record in scan(data, 0):
+            offset = start + position
+            key = _decode_key(segment.path, offset, record.key)
+            target = tombstone_target(data, record) if record.kind == KIND_DELETE else 0
+            rebuild.add(
+                key, record.seq, record.kind, Entry(segment.id, offset, record.size, record.expiry)
+            )
+            if builder is not None:
+                builder.add(
+                    record.kind, record.key, offset, record.size, record.seq, record.expiry, target
+                )
+    except BadRecord as bad:
+        offset = start + bad.offset
+        if not is_active:
+            raise CorruptionError(
+                f"{segment.path}: bad record at offset {offset}: {bad.reason}"
+            ) from None
+        return _cut_tail(segment, offset, end, bad.reason)
+    return 0
+
+
+def _remove_orphan_hints(directory: Path, segments: dict[int, Segment]) -> None:
+    """Hints left by a crash between removing a segment and removing its hint."""
+    for name in os.listdir(directory):
+        segment_id = parse_hint_name(name)
+        if segment_id is not None and segment_id not in segments:
+            (directory / name).unlink()
 
 
 def _prepare(directory: Path) -> list[int]:
@@ -119,8 +210,11 @@ def _prepare(directory: Path) -> list[int]:
     removed = False
     for name in os.listdir(directory):
         path = directory / name
-        if name.endswith(TMP_SUFFIX) and parse_segment_name(name[: -len(TMP_SUFFIX)]) is not None:
-            logger.warning("aiokv: %s: removing an unfinished compaction output", path)
+        stem = name[: -len(TMP_SUFFIX)]
+        if name.endswith(TMP_SUFFIX) and (
+            parse_segment_name(stem) is not None or parse_hint_name(stem) is not None
+        ):
+            logger.warning("aiokv: %s: removing an unfinished file", path)
             path.unlink()
             removed = True
         elif (segment_id := parse_segment_name(name)) is not None:

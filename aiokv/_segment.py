@@ -140,13 +140,15 @@ class Segment:
             os.close(fd)
 
 
-def scan(data: bytes) -> Iterator[tuple[int, Record]]:
-    """Yield ``(offset, record)`` for each good record after the file header.
+def scan(data: bytes, start: int = FILE_HEADER_SIZE) -> Iterator[tuple[int, Record]]:
+    """Yield ``(offset, record)`` for each good record in ``data`` from ``start`` on.
 
-    Stops at the end of ``data``; raises :class:`BadRecord` (with ``.offset`` set) at the first
-    record that does not decode, so the caller can decide between a torn tail and corruption.
+    ``start`` is the file header's end when ``data`` is a whole segment, 0 for a piece read
+    from its middle. Stops at the end of ``data``; raises :class:`BadRecord` (with
+    ``.offset`` set) at the first record that does not decode, so the caller can decide
+    between a torn tail and corruption.
     """
-    offset = FILE_HEADER_SIZE
+    offset = start
     end = len(data)
     while offset < end:
         try:

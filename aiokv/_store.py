@@ -26,6 +26,7 @@ import platformdirs
 from . import _files
 from ._clock import Clock, SystemClock
 from ._compaction import Compactor
+from ._hint import HintBuilder
 from ._index import Index, is_expired
 from ._lock import StoreLock
 from ._options import DEFAULT_MAX_SIZE, Durability, Options
@@ -261,6 +262,8 @@ class AsyncDataStore:
             recovered.next_seq,
             next_segment_id,
             disk_bytes,
+            recovered.active_hint if active is recovered.active else HintBuilder(),
+            recovered.active_hint_file if active is recovered.active else 0,
         )
 
     async def _run(
@@ -326,7 +329,7 @@ class AsyncDataStore:
 
     def _close_files(self, writer: Writer) -> None:
         try:
-            writer.sync_sync()
+            writer.close_sync()
         finally:
             for segment in self._segments.values():
                 segment.close()

@@ -26,6 +26,7 @@ from typing import Final
 import anyio.to_thread
 
 from . import _files
+from ._hint import HINT_OVERHEAD, HintBuilder, entry_size, write_hint
 from ._index import Entry, Index, tombstone_size
 from ._options import Options
 from ._record import (
@@ -75,16 +76,23 @@ class _Accepted:
     op: Op
     offset: int
     size: int
+    seq: int
+    target: int  # a tombstone's target segment; 0 for a put
+
+
+SEGMENT_OVERHEAD: Final = FILE_HEADER_SIZE + HINT_OVERHEAD
+"""What a segment costs before its first record: its file header and its hint's framing."""
 
 
 def delete_reserve(tombstone_bytes: int, segment_bytes: int) -> int:
     """Room to keep free so that every live key can still be deleted.
 
-    The tombstones themselves, plus a file header for each segment they could spill into: a
-    segment is sealed only when at least half full, so that is at most one per half segment
-    of tombstones, plus the one a full active segment may need at once.
+    The tombstones and their hint entries (``tombstone_bytes``), plus the overhead of each
+    segment they could spill into: a segment is sealed only when at least half full, so that
+    is at most one per half segment of tombstones, plus the one a full active segment may
+    need at once.
     """
-    return tombstone_bytes + FILE_HEADER_SIZE * (2 + tombstone_bytes // (segment_bytes // 2))
+    return tombstone_bytes + SEGMENT_OVERHEAD * (2 + tombstone_bytes // (segment_bytes // 2))
 
 
 class Writer:
@@ -104,6 +112,8 @@ class Writer:
         next_seq: int,
         next_segment_id: int,
         disk_bytes: int,
+        active_hint: HintBuilder,
+        active_hint_file: int,
     ) -> None:
         self._directory = directory
         self._options = options
@@ -114,6 +124,12 @@ class Writer:
         self._next_seq = next_seq
         self._next_segment_id = next_segment_id
         self.disk_bytes = disk_bytes
+        # The active segment's hint entries so far (the hint is written when the segment is
+        # sealed, and at close), and the size of the hint file it already has on disk, if any.
+        # Creates keep room for the hint to come: a segment is sealed when its records and
+        # its hint would no longer fit in segment_max_bytes.
+        self.active_hint = active_hint
+        self.active_hint_file = active_hint_file
         self.failure: StoreIOError | None = None
         self._queue: asyncio.Queue[Op | None] = asyncio.Queue(QUEUE_MAX_OPS)
         self._carry: deque[Op] = deque()  # ops that did not fit the active segment's remainder
@@ -268,6 +284,8 @@ class Writer:
                 if self._new_segment is not None:
                     self._segments[self._new_segment.id] = self._new_segment
                     self.active, self._new_segment = self._new_segment, None
+                    self.active_hint = HintBuilder()
+                    self.active_hint_file = 0
             self._apply(accepted)
         return refused, no_room
 
@@ -295,6 +313,7 @@ class Writer:
         touched: dict[str, bool] = {}  # key -> live after the ops laid out so far
         placed: dict[str, int] = {}  # key -> the segment holding its live record
         cursor = self.active.size
+        hint = self.active_hint.size  # the active segment's hint as it will be written
         disk = self.disk_bytes
         tombstones = index.tombstone_bytes
         roll = False
@@ -318,12 +337,17 @@ class Writer:
                 refused[id(op)] = KeyNotFoundError(f"key {describe_key(key)} not found")
                 continue
             size = put_size(op.key_bytes, op.value) if is_put else delete_size(op.key_bytes)
+            hint_entry = entry_size(len(op.key_bytes))
             header = 0
-            if cursor + size > self._segment_bytes and cursor > FILE_HEADER_SIZE:
+            if (
+                cursor + hint + size + hint_entry > self._segment_bytes
+                and cursor > FILE_HEADER_SIZE
+            ):
                 if accepted:
                     self._carry.extend(batch[position:])
                     break
-                header = FILE_HEADER_SIZE  # this op opens a new segment
+                # This op opens a new segment; the sealed one's hint is written first.
+                header = hint + FILE_HEADER_SIZE
             if is_put:
                 # An expired entry still in the index already holds its tombstone's room.
                 if touched.get(key, True) and key in index:
@@ -331,7 +355,8 @@ class Writer:
                 else:
                     after = tombstones + tombstone_size(key)
                 reserve = delete_reserve(after, self._segment_bytes) + compaction_room
-                if disk + header + size + reserve > max_size:
+                pending_hint = (HINT_OVERHEAD if header else hint) + hint_entry
+                if disk + header + size + pending_hint + reserve > max_size:
                     no_room.append(op)
                     refused[id(op)] = StoreFullError(
                         f"store is full: creating {describe_key(key)} needs {size} bytes, but "
@@ -341,13 +366,15 @@ class Writer:
                     continue
             else:
                 after = tombstones - tombstone_size(key)
-                if disk + header + size > max_size:  # the reserve makes this unreachable
+                pending_hint = (HINT_OVERHEAD if header else hint) + hint_entry
+                if disk + header + size + pending_hint > max_size:  # the reserve prevents it
                     refused[id(op)] = StoreFullError(
                         f"store is full: no room for the delete marker of {describe_key(key)}"
                     )
                     continue
             if header:
                 roll = True
+                hint = HINT_OVERHEAD
                 # Numbered here, on the loop thread, where compaction takes numbers too.
                 try:
                     self._roll_id = self.allocate_segment_id()
@@ -364,8 +391,10 @@ class Writer:
                 placed[key] = self._roll_id if roll else self.active.id
             else:
                 parts.append(encode_delete(seq, op.key_bytes, placed[key]))
-            accepted.append(_Accepted(op, cursor, size))
+            target = 0 if is_put else placed[key]
+            accepted.append(_Accepted(op, cursor, size, seq, target))
             cursor += size
+            hint += hint_entry
             disk += size
             tombstones = after
             touched[key] = is_put
@@ -417,12 +446,22 @@ class Writer:
             self.active.sync()
         except OSError as exc:
             raise self._fail("fsync", exc) from exc
+        self._write_active_hint()
         segment = Segment.create(self._directory, self._roll_id, self._roll_seq)
         self._new_segment = segment
         self.disk_bytes += FILE_HEADER_SIZE
-        # The new name must be durable before records in it are acknowledged.
+        # The new names (segment and hint) must be durable before records in the new
+        # segment are acknowledged.
         _files.sync_directory(self._directory)
         return segment
+
+    def _write_active_hint(self) -> None:
+        """Write (or rewrite) the active segment's hint, covering all of it."""
+        active = self.active
+        data = self.active_hint.encode(active.id, active.created_seq, active.size)
+        write_hint(self._directory, active.id, data)
+        self.disk_bytes += len(data) - self.active_hint_file
+        self.active_hint_file = len(data)
 
     def allocate_segment_id(self) -> int:
         """The next unused segment number (segments made by compaction take them too)."""
@@ -447,15 +486,26 @@ class Writer:
 
     def _apply(self, accepted: list[_Accepted]) -> None:
         index = self._index
+        hint = self.active_hint
         segment_id = self.active.id
         for item in accepted:
             op = item.op
+            hint.add(
+                op.kind, op.key_bytes, item.offset, item.size, item.seq, op.expiry, item.target
+            )
             if op.kind == KIND_PUT:
                 index.put(op.key, Entry(segment_id, item.offset, item.size, op.expiry))
             else:
                 index.remove(op.key)
 
-    def sync_sync(self) -> None:
-        """fsync the active segment (at close): a clean close is durable in every mode."""
-        if self.failure is None:
-            self.active.sync()
+    def close_sync(self) -> None:
+        """At close: fsync the active segment and write its hint, so the next open is fast.
+
+        A clean close is thus durable in every mode. Nothing is written after a failure.
+        """
+        if self.failure is not None:
+            return
+        self.active.sync()
+        if self.active_hint.count:
+            self._write_active_hint()
+            _files.sync_directory(self._directory)

@@ -228,7 +228,7 @@ CAP = 2**20
 SEGMENT = CAP // 16  # the default segment size for this cap
 FILLERS = [f"fill{i:03d}" for i in range(70)]
 CAP_KEYS = [*KEYS[:4], *FILLERS[:3]]
-SLACK = 2048  # segment file headers and the reserve's headers: well under this
+SLACK = 8192  # per segment: file header, hint framing and entries (~190 B at 3 values)
 TOMBSTONE = HEADER + 4  # plus the key
 
 

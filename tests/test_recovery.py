@@ -104,9 +104,21 @@ def flip_byte(path: Path, offset: int, mask: int = 0x01) -> None:
 
 
 async def write_keys(path: Path, items: list[tuple[str, dict[str, Any]]], **options: Any) -> None:
+    """Write ``items`` as a process that then died would have left them.
+
+    The store is closed cleanly, then the hint that only a clean close writes (the newest
+    segment's) is removed; sealed segments keep theirs, as after a real crash.
+    """
     async with AsyncDataStore(path, clock=ManualClock(), **options) as store:
         for key, value in items:
             await store.create(key, value)
+    remove_hints(path, newest_only=True)
+
+
+def remove_hints(path: Path, newest_only: bool = False) -> None:
+    hints = sorted(path.glob("*.hint"))
+    for hint in hints[-1:] if newest_only else hints:
+        hint.unlink()
 
 
 async def assert_reads(
@@ -337,8 +349,15 @@ async def test_flipped_byte_in_an_older_segment_refuses_to_open(
         "value-end": offset + record.size - 1,
     }[where]
     flip_byte(target, position, 0x40)
-    before = {path: path.read_bytes() for path in segments(store_path)}
     pattern = rf"{re.escape(str(target))}.*offset {offset}\b"
+    # With its hint, the segment is not read at open: the damage shows when the record is.
+    damaged_key = record.key.decode()
+    async with AsyncDataStore(store_path, max_size=SMALL, clock=ManualClock()) as store:
+        with pytest.raises(CorruptionError, match=pattern):
+            await store.read(damaged_key)
+    # Without hints every segment is scanned, and the open itself refuses.
+    remove_hints(store_path)
+    before = {path: path.read_bytes() for path in segments(store_path)}
     for _attempt in range(2):  # the failed open released the lock and changed nothing
         store = AsyncDataStore(store_path, max_size=SMALL, clock=ManualClock())
         with pytest.raises(CorruptionError, match=pattern):

@@ -1,0 +1,150 @@
+"""Hint files: written at roll-over, by compaction and at close; any doubt means a scan."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiokv import AsyncDataStore, KeyNotFoundError, ManualClock
+from aiokv._hint import decode_hint, hint_name
+from aiokv._record import FILE_HEADER_SIZE, FILE_LOG, decode_file_header
+
+CAP = 2**20  # 64 KiB segments
+
+
+def value(i: int) -> dict[str, Any]:
+    return {"i": i, "pad": "h" * (300 + i % 50)}
+
+
+async def build(path: Path) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """A store of several segments with deletes, expiries and a compaction behind it."""
+    clock = ManualClock()
+    live: dict[str, dict[str, Any]] = {}
+    gone: set[str] = set()
+    async with AsyncDataStore(path, max_size=CAP, clock=clock, compact_dead_ratio=None) as store:
+        for i in range(600):
+            await store.create(f"k{i}", value(i), ttl=5 if i % 10 == 0 else None)
+            live[f"k{i}"] = value(i)
+        for i in range(1, 600, 3):
+            await store.delete(f"k{i}")
+            del live[f"k{i}"]
+            gone.add(f"k{i}")
+        clock.advance(10)
+        for i in range(0, 600, 10):
+            live.pop(f"k{i}", None)
+            gone.add(f"k{i}")
+        await store.compact()
+    return live, gone
+
+
+async def snapshot(path: Path, keys: set[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    async with AsyncDataStore(path, max_size=CAP, clock=ManualClock(1_700_000_100.0)) as store:
+        for key in sorted(keys):
+            try:
+                found[key] = await store.read(key)
+            except KeyNotFoundError:
+                found[key] = None
+        found["<stats>"] = (await store.stats()).live_keys
+    return found
+
+
+def hints(path: Path) -> list[Path]:
+    return sorted(path.glob("*.hint"))
+
+
+async def test_every_segment_has_a_hint_after_a_clean_close(store_path: Path) -> None:
+    await build(store_path)
+    segments = sorted(store_path.glob("*.data"))
+    assert len(segments) > 3
+    assert [p.stem for p in hints(store_path)] == [p.stem for p in segments]
+    for hint in hints(store_path):
+        decoded = decode_hint(hint.read_bytes())
+        data = store_path / f"{hint.stem}.data"
+        assert decoded.segment_id == int(hint.stem)
+        assert decoded.covered == data.stat().st_size
+
+
+def damage_truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-7])
+
+
+def damage_flip(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def damage_other_segment(path: Path) -> None:
+    # A hint renamed to another segment's number: framing and checksum are fine.
+    others = [p for p in hints(path.parent) if p != path]
+    path.write_bytes(others[0].read_bytes())
+
+
+def damage_empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+@pytest.mark.parametrize(
+    "damage", [damage_truncate, damage_flip, damage_other_segment, damage_empty, Path.unlink]
+)
+async def test_a_bad_or_missing_hint_falls_back_to_scanning_with_identical_results(
+    store_path: Path, damage: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    live, gone = await build(store_path)
+    keys = set(live) | gone
+    expected = await snapshot(store_path, keys)
+    assert {k: v for k, v in expected.items() if k != "<stats>"} == {k: live.get(k) for k in keys}
+    for hint in hints(store_path):
+        damage(hint)
+    caplog.set_level(logging.WARNING, logger="aiokv")
+    assert await snapshot(store_path, keys) == expected
+    if damage is not Path.unlink:
+        assert any("ignoring the hint" in r.getMessage() for r in caplog.records)
+    # The open that scanned wrote good hints again at close.
+    assert await snapshot(store_path, keys) == expected
+    assert len(hints(store_path)) >= 1
+
+
+async def test_stale_hint_covering_more_than_the_segment_is_ignored(store_path: Path) -> None:
+    live, gone = await build(store_path)
+    logs = [
+        p
+        for p in sorted(store_path.glob("*.data"))
+        if decode_file_header(p.read_bytes()[:FILE_HEADER_SIZE]).kind == FILE_LOG
+    ]
+    newest = logs[-1]  # the active segment: the only one a crash can tear
+    expected = await snapshot(store_path, set(live) | gone)
+    # The newest segment loses its last bytes after its hint was written (a torn tail).
+    data = newest.read_bytes()
+    newest.write_bytes(data[:-3])
+    after = await snapshot(store_path, set(live) | gone)
+    changed = {k for k in expected if after[k] != expected[k]}
+    assert len(changed) <= 2  # the last record and the live-key count, nothing else
+    assert (store_path / hint_name(int(newest.stem))).exists()  # rewritten at close
+
+
+async def test_reopen_appends_after_the_hinted_prefix(store_path: Path) -> None:
+    # Close writes the active segment's hint; a later session appends to the same segment,
+    # and the next open takes the prefix from the hint and scans only the rest.
+    async with AsyncDataStore(store_path) as store:
+        for i in range(50):
+            await store.create(f"a{i}", value(i))
+    first = decode_hint((store_path / hint_name(1)).read_bytes())
+    async with AsyncDataStore(store_path) as store:
+        for i in range(50):
+            await store.create(f"b{i}", value(i))
+        await store.delete("a3")
+    second = decode_hint((store_path / hint_name(1)).read_bytes())
+    assert second.covered > first.covered
+    (store_path / hint_name(1)).write_bytes((store_path / hint_name(1)).read_bytes())
+    async with AsyncDataStore(store_path) as store:
+        for i in range(50):
+            if i != 3:
+                assert await store.read(f"a{i}") == value(i)
+            assert await store.read(f"b{i}") == value(i)
+        with pytest.raises(KeyNotFoundError):
+            await store.read("a3")
