@@ -11,17 +11,32 @@ import os
 from pathlib import Path
 
 from . import _files
-from ._hint import BadHint, HintBuilder, decode_hint, entries, hint_name, parse_hint_name
+from ._hint import (
+    BadHint,
+    Hint,
+    HintBuilder,
+    check_entries,
+    decode_hint,
+    first_entry_seq,
+    has_tombstones,
+    hint_name,
+    iter_entries,
+    parse_hint_name,
+    split_keys,
+)
 from ._index import Entry, Index
 from ._record import (
     FILE_COMPACTED,
     FILE_HEADER_SIZE,
     FILE_LOG,
+    HEADER_SIZE,
     KIND_DELETE,
     KIND_PUT,
     BadRecord,
     FileHeader,
+    Record,
     decode_file_header,
+    record_seq,
     tombstone_target,
 )
 from ._segment import TMP_SUFFIX, Segment, parse_segment_name, scan, segment_name
@@ -45,35 +60,78 @@ class Recovered:
     dropped_bytes: int  # cut off a torn tail of the newest log segment
 
 
+_new_entry = tuple.__new__  # Entry(...) without NamedTuple's Python-level __new__: open is hot
+
+
 class _Rebuild:
-    """The newest record of each key, gathered segment by segment."""
+    """The newest record of each key, built by applying segments oldest first.
+
+    Every file's records lie within the sequence range of one log segment (compaction copies
+    records in file order, and only from one segment), and log segments' ranges do not
+    overlap. So applying files in the order of their first sequence number, each in file
+    order, lets the last record seen for a key win, with no comparison: a tombstone removes
+    the key, a put sets it. A file and its compacted copy, both left by a crash, hold the same
+    records under the same numbers, so either order gives the same result.
+    """
 
     def __init__(self) -> None:
-        self.newest: dict[str, tuple[int, int, Entry]] = {}  # key -> (seq, kind, entry)
+        self.entries: dict[str, Entry] = {}
+        self.expiring: list[str] = []  # keys set by a put with an expiry, checked at the end
         self.max_seq = 0
 
-    def add(self, key: str, seq: int, kind: int, entry: Entry) -> None:
-        if seq > self.max_seq:
-            self.max_seq = seq
-        held = self.newest.get(key)
-        if held is None or seq > held[0]:
-            self.newest[key] = (seq, kind, entry)
+    def apply_hint(self, segment_id: int, hint: Hint) -> None:
+        keys = split_keys(hint)
+        rows = list(iter_entries(hint))
+        if not rows:
+            return
+        entries = self.entries
+        if not has_tombstones(hint):
+            # Puts only (most segments): built column-wise in comprehensions, then merged
+            # in one C-level update.
+            new = [
+                _new_entry(Entry, (segment_id, offset, size, expiry))
+                for _kind, _length, offset, size, _seq, expiry, _target in rows
+            ]
+            entries.update(zip(keys, new, strict=True))
+            self.expiring += [key for key, entry in zip(keys, new, strict=True) if entry[3]]
+        else:
+            for key, (kind, _length, offset, size, _seq, expiry, _target) in zip(
+                keys, rows, strict=True
+            ):
+                if kind == KIND_PUT:
+                    entries[key] = _new_entry(Entry, (segment_id, offset, size, expiry))
+                    if expiry:
+                        self.expiring.append(key)
+                else:
+                    entries.pop(key, None)
+        self.max_seq = max(self.max_seq, rows[-1][4])
+
+    def apply_record(self, segment_id: int, offset: int, key: str, record: Record) -> None:
+        if record.kind == KIND_PUT:
+            self.entries[key] = Entry(segment_id, offset, record.size, record.expiry)
+            if record.expiry:
+                self.expiring.append(key)
+        else:
+            self.entries.pop(key, None)
+        if record.seq > self.max_seq:
+            self.max_seq = record.seq
 
     def index(self, now: float) -> Index:
-        index = Index()
-        for key, (_seq, kind, entry) in self.newest.items():
-            if kind == KIND_PUT and not (entry.expiry and now >= entry.expiry):
-                index.put(key, entry)
-        return index
+        entries = self.entries
+        for key in self.expiring:
+            entry = entries.get(key)
+            if entry is not None and entry.expiry and now >= entry.expiry:
+                del entries[key]
+        return Index.load(entries, self.expiring)
 
 
 def recover(directory: Path, now: float) -> Recovered:
     """Rebuild the index of the store in ``directory`` (locked by the caller).
 
-    The newest record of each key wins by sequence number, whatever file it lies in. A put
-    that has since expired, and a tombstone, leave the key absent; both still hide every older
-    record of that key. A segment's hint, where it has a good one, stands in for reading the
-    part of the segment it covers.
+    The newest record of each key wins, whatever file it lies in. A put that has since
+    expired, and a tombstone, leave the key absent; both still hide every older record of
+    that key. A segment's hint, where it has a good one, stands in for reading the part of
+    the segment it covers.
 
     Only the newest *log* segment can end in a torn write: a log segment is fsynced before the
     next one is created, and a compacted one is complete before it gets its name. So a bad
@@ -97,11 +155,20 @@ def recover(directory: Path, now: float) -> Recovered:
         _remove_orphan_hints(directory, segments)
         logs = [s.id for s in segments.values() if s.kind == FILE_LOG]
         active = segments[max(logs)] if logs else None
-        for segment in segments.values():
-            builder = active_hint if segment is active else None
-            covered, hint_file = _read_hint(directory, segment, rebuild, builder)
+        hints = {s.id: _load_hint(directory, s) for s in segments.values()}
+        order = sorted(segments.values(), key=lambda s: _first_seq(s, hints[s.id]))
+        for segment in order:
+            hint, hint_file = hints[segment.id]
+            covered = FILE_HEADER_SIZE
+            if hint is not None:
+                rebuild.apply_hint(segment.id, hint)
+                covered = hint.covered
+            builder = None
             if segment is active:
                 active_hint_file = hint_file
+                builder = active_hint
+                if hint is not None:
+                    builder.extend(hint)
             dropped += _scan_rest(segment, covered, rebuild, builder, segment is active)
             rebuild.max_seq = max(rebuild.max_seq, segment.created_seq - 1)
         index = rebuild.index(now)
@@ -122,38 +189,38 @@ def recover(directory: Path, now: float) -> Recovered:
     )
 
 
-def _read_hint(
-    directory: Path, segment: Segment, rebuild: _Rebuild, builder: HintBuilder | None
-) -> tuple[int, int]:
-    """Take ``segment``'s entries from its hint, if it has one to trust.
+def _load_hint(directory: Path, segment: Segment) -> tuple[Hint | None, int]:
+    """``segment``'s hint and its file's size, if it has one to trust, else (None, 0).
 
-    Returns how far into the data file the hint reached (the file header's end if there was
-    no usable hint) and the hint file's size. A hint in any doubt is removed, and the segment
-    is scanned instead.
+    A hint in any doubt is removed, and the segment is scanned instead.
     """
     path = directory / hint_name(segment.id)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return FILE_HEADER_SIZE, 0
+        return None, 0
     try:
         hint = decode_hint(data)
         if hint.segment_id != segment.id or hint.created_seq != segment.created_seq:
             raise BadHint("it belongs to another segment")
         if not FILE_HEADER_SIZE <= hint.covered <= segment.size:
             raise BadHint("it covers more than the segment holds")
-        found = list(entries(hint))
-        keys = [entry.key.decode("utf-8") for entry in found]
-    except (BadHint, UnicodeDecodeError) as bad:
+        check_entries(hint)
+    except BadHint as bad:
         logger.warning("aiokv: %s: ignoring the hint (%s); scanning the segment", path, bad)
         path.unlink()
-        return FILE_HEADER_SIZE, 0
-    segment_id = segment.id
-    for key, e in zip(keys, found, strict=True):
-        rebuild.add(key, e.seq, e.kind, Entry(segment_id, e.offset, e.size, e.expiry))
-        if builder is not None:
-            builder.add(e.kind, e.key, e.offset, e.size, e.seq, e.expiry, e.target)
-    return hint.covered, len(data)
+        return None, 0
+    return hint, len(data)
+
+
+def _first_seq(segment: Segment, hint: tuple[Hint | None, int]) -> int:
+    """The sequence number of the segment's first record (0 for an empty segment)."""
+    if hint[0] is not None and hint[0].table:
+        return first_entry_seq(hint[0])
+    if segment.size <= FILE_HEADER_SIZE:
+        return 0
+    head = segment.read(FILE_HEADER_SIZE, HEADER_SIZE)
+    return record_seq(head) if len(head) == HEADER_SIZE else 0
 
 
 def _scan_rest(
@@ -165,16 +232,16 @@ def _scan_rest(
 ) -> int:
     """Scan ``segment`` from ``start`` to its end; return the bytes cut off a torn tail."""
     end = segment.size
+    if start >= end:
+        return 0
     data = segment.read(start, end - start)
     try:
         for position, record in scan(data, 0):
             offset = start + position
             key = _decode_key(segment.path, offset, record.key)
-            target = tombstone_target(data, record) if record.kind == KIND_DELETE else 0
-            rebuild.add(
-                key, record.seq, record.kind, Entry(segment.id, offset, record.size, record.expiry)
-            )
+            rebuild.apply_record(segment.id, offset, key, record)
             if builder is not None:
+                target = tombstone_target(data, record) if record.kind == KIND_DELETE else 0
                 builder.add(
                     record.kind, record.key, offset, record.size, record.seq, record.expiry, target
                 )
