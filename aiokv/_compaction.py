@@ -139,8 +139,18 @@ class Compactor:
 
     # -- entry points -------------------------------------------------------------------
 
+    def _forget_expired(self) -> int:
+        """Drop expired keys from the index now, so their records count as dead.
+
+        The reaper does this every ``reaper_interval_s``; compaction cannot wait for it, or a
+        store whose keys expire faster than that would look full of live data.
+        """
+        return self._index.drop_expired(self._options.clock.time(), 1 << 62)
+
     async def compact(self) -> int:
-        """Compact every sealed segment with dead bytes; return the bytes reclaimed."""
+        """Compact every sealed segment with dead bytes; return the bytes this call reclaimed
+        (background steps running meanwhile are not counted)."""
+        self._forget_expired()
         reclaimed = 0
         while candidates := self.candidates():
             gained = await self.step(candidates[0])
@@ -150,12 +160,17 @@ class Compactor:
         return reclaimed
 
     async def reclaim(self) -> int:
-        """Called by the writer before it refuses a create for want of room."""
+        """Called by the writer before it refuses a create for want of room.
+
+        Returns a positive number if anything was freed: bytes on disk, or the delete room
+        that expired keys no longer need.
+        """
+        forgotten = self._forget_expired()
         for segment in self.candidates():
             gained = await self.step(segment)
             if gained:
                 return gained
-        return 0
+        return forgotten
 
     async def run(self) -> None:
         """The background task: compact while dead bytes pass ``compact_dead_ratio``.
@@ -170,6 +185,7 @@ class Compactor:
             await self.wakeup.wait()
             self.wakeup.clear()
             try:
+                self._forget_expired()
                 while self.sealed_dead_ratio() > ratio and (candidates := self.candidates()):
                     if await self.step(candidates[0]) is None:
                         break
@@ -268,8 +284,12 @@ class Compactor:
                 self._directory, output_id, created_seq, FILE_COMPACTED, source.id
             )
             try:
+                # Written run by run: each os.write lets go of the GIL, where joining the
+                # pieces into one buffer first would hold it (and stall the event loop) for
+                # the whole copy.
                 view = memoryview(data)
-                output.append(b"".join(view[k.offset : k.offset + k.record.size] for k in keep))
+                for start, end in _runs(keep):
+                    output.append(view[start:end])
                 output.sync()  # complete on disk before it has a name the store reads
                 output.publish()
                 # A crash before the hint is in place leaves a segment without one: the next
@@ -342,6 +362,19 @@ class Compactor:
         self._last_removed = removed
         self._removed += 1
         self._stuck.pop(source.id, None)
+
+
+def _runs(keep: list[_Keep]) -> list[tuple[int, int]]:
+    """The kept records as (start, end) ranges of the source, adjacent ones merged."""
+    runs: list[list[int]] = []
+    for item in keep:
+        start = item.offset
+        end = start + item.record.size
+        if runs and runs[-1][1] == start:
+            runs[-1][1] = end
+        else:
+            runs.append([start, end])
+    return [(start, end) for start, end in runs]
 
 
 def _list_records(source: Segment, data: bytes) -> list[tuple[int, Record]]:
