@@ -325,25 +325,33 @@ class Compactor:
         keep: list[_Keep],
         unindex: list[tuple[str, Entry]],
     ) -> None:
-        """Point the index at the copies (if any were needed), then remove the source."""
+        """Point the index at the copies (if any were needed), then remove the source.
+
+        Done under the writer's batch lock: a delete planned while a key's record is in
+        ``source`` names ``source`` as its tombstone's target, and must take effect before
+        the record moves. Its tombstone is then protected by the output (compacted from
+        ``source``) for as long as the dead copy there exists. Moving the record first would
+        let a second step carry the copy on into a file no tombstone protects.
+        """
         index = self._index
-        if output is not None:
-            self._segments[output.id] = output
-            offset = FILE_HEADER_SIZE
-            for count, item in enumerate(keep, 1):
-                size = item.record.size
-                if item.entry is not None:
-                    index.relocate(
-                        item.key, item.entry, Entry(output.id, offset, size, item.entry.expiry)
-                    )
-                offset += size
-                if not count % RECORDS_PER_YIELD:
-                    await anyio.lowlevel.checkpoint()
-        for key, entry in unindex:
-            if index.get(key) is entry:
-                index.remove(key)
-        del self._segments[source.id]
-        index.forget_segment(source.id)
+        async with self._writer.batch_lock:
+            if output is not None:
+                self._segments[output.id] = output
+                offset = FILE_HEADER_SIZE
+                for count, item in enumerate(keep, 1):
+                    size = item.record.size
+                    if (entry := item.entry) is not None:
+                        index.relocate(
+                            item.key, entry, Entry(output.id, offset, size, entry.expiry)
+                        )
+                    offset += size
+                    if not count % RECORDS_PER_YIELD:
+                        await anyio.lowlevel.checkpoint()
+            for key, entry in unindex:
+                if index.get(key) is entry:
+                    index.remove(key)
+            del self._segments[source.id]
+            index.forget_segment(source.id)
 
         def remove() -> int:
             source.close()

@@ -133,6 +133,7 @@ class Writer:
         self.failure: StoreIOError | None = None
         self._queue: asyncio.Queue[Op | None] = asyncio.Queue(QUEUE_MAX_OPS)
         self._carry: deque[Op] = deque()  # ops that did not fit the active segment's remainder
+        self.batch_lock = asyncio.Lock()
         self._stopping = False  # the stop marker was taken from the queue
         self._stop_requested = False
         self._finished = False  # the writer will read the queue no more
@@ -267,6 +268,13 @@ class Writer:
 
     async def _write_batch(self, batch: list[Op]) -> tuple[dict[int, Exception], list[Op]]:
         """Plan, write and index ``batch``; return the refusals and the creates that lacked room."""
+        # Held from planning to indexing, so that compaction never moves a record between a
+        # delete being planned (its tombstone names the segment the record is in) and the
+        # delete taking effect; see Compactor._switch.
+        async with self.batch_lock:
+            return await self._write_batch_locked(batch)
+
+    async def _write_batch_locked(self, batch: list[Op]) -> tuple[dict[int, Exception], list[Op]]:
         accepted, refused, no_room, data, roll = self._plan(batch)
         if accepted:
             try:
