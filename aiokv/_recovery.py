@@ -23,6 +23,7 @@ from ._hint import (
     iter_entries,
     parse_hint_name,
     split_keys,
+    write_hint,
 )
 from ._index import Entry, Index
 from ._record import (
@@ -125,7 +126,7 @@ class _Rebuild:
         return Index.load(entries, self.expiring)
 
 
-def recover(directory: Path, now: float) -> Recovered:
+def recover(directory: Path, now: float, max_size: int) -> Recovered:
     """Rebuild the index of the store in ``directory`` (locked by the caller).
 
     The newest record of each key wins, whatever file it lies in. A put that has since
@@ -144,6 +145,7 @@ def recover(directory: Path, now: float) -> Recovered:
     dropped = 0
     active_hint = HintBuilder()
     active_hint_file = 0
+    lost_hints: list[tuple[Segment, HintBuilder]] = []
     try:
         for segment_id in ids:
             try:
@@ -169,8 +171,12 @@ def recover(directory: Path, now: float) -> Recovered:
                 builder = active_hint
                 if hint is not None:
                     builder.extend(hint)
+            elif hint is None:
+                builder = HintBuilder()  # a sealed segment that lost its hint gets it back
+                lost_hints.append((segment, builder))
             dropped += _scan_rest(segment, covered, rebuild, builder, segment is active)
             rebuild.max_seq = max(rebuild.max_seq, segment.created_seq - 1)
+        _rewrite_hints(directory, lost_hints, max_size)
         index = rebuild.index(now)
     except BaseException:
         for segment in segments.values():
@@ -187,6 +193,24 @@ def recover(directory: Path, now: float) -> Recovered:
         _files.directory_bytes(directory),
         dropped,
     )
+
+
+def _rewrite_hints(directory: Path, lost: list[tuple[Segment, HintBuilder]], max_size: int) -> None:
+    """Write the hints of sealed segments that had none (or a bad one), where they fit.
+
+    Their room was kept when the segments were written, so they fit unless the directory
+    was filled by other means meanwhile; then they are left out, and the next open scans.
+    """
+    if not lost:
+        return
+    used = _files.directory_bytes(directory)
+    for segment, builder in lost:
+        data = builder.encode(segment.id, segment.created_seq, segment.size)
+        if used + len(data) > max_size:
+            continue
+        write_hint(directory, segment.id, data)
+        used += len(data)
+    _files.sync_directory(directory)
 
 
 def _load_hint(directory: Path, segment: Segment) -> tuple[Hint | None, int]:

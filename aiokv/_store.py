@@ -235,7 +235,7 @@ class AsyncDataStore:
         lock = StoreLock(self._path)
         lock.acquire()
         try:
-            recovered = recover(self._path, self._clock.time())
+            recovered = recover(self._path, self._clock.time(), self._options.max_size)
             segments = recovered.segments
             disk_bytes = recovered.disk_bytes
             active = recovered.active

@@ -446,6 +446,24 @@ async def _build_small(path: Path, n: int) -> None:
             )
 
 
+def _reopen_child(package_root: str, path: Path, n: int, report: Report) -> dict[str, Any]:
+    """Open the store in a fresh interpreter; its timing and memory figures."""
+    child = subprocess.run(
+        [sys.executable, "-c", REOPEN_CHILD, package_root, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if child.returncode != 0:
+        raise SystemExit(f"reopen: the child process failed:\n{child.stderr}")
+    result: dict[str, Any] = json.loads(child.stdout)
+    if result["live_keys"] != n:
+        report.check("reopen: every key back", False, f"{result['live_keys']:,} of {n:,} keys")
+    if result["rss_after_open"] is not None:
+        result["rss_bytes_per_key"] = (result["rss_after_open"] - result["rss_after_import"]) / n
+    return result
+
+
 def run_reopen(base: Path | None, n: int, repeat: int, report: Report) -> None:
     print(f"reopen: a store of {n:,} keys of {{'i': n}}, opened {repeat} times", flush=True)
     package_root = str(Path(aiokv.__file__).resolve().parent.parent)
@@ -464,22 +482,7 @@ def run_reopen(base: Path | None, n: int, repeat: int, report: Report) -> None:
         )
         runs = []
         for run in range(repeat):
-            child = subprocess.run(
-                [sys.executable, "-c", REOPEN_CHILD, package_root, str(path)],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if child.returncode != 0:
-                raise SystemExit(f"reopen: the child process failed:\n{child.stderr}")
-            result = json.loads(child.stdout)
-            if result["live_keys"] != n:
-                report.check(
-                    "reopen: every key back", False, f"{result['live_keys']:,} of {n:,} keys"
-                )
-            if result["rss_after_open"] is not None:
-                grown = result["rss_after_open"] - result["rss_after_import"]
-                result["rss_bytes_per_key"] = grown / n
+            result = _reopen_child(package_root, path, n, report)
             runs.append(result)
             print(
                 f"  run {run + 1}/{repeat}: open {result['seconds']:.2f} s, RSS "
@@ -489,6 +492,15 @@ def run_reopen(base: Path | None, n: int, repeat: int, report: Report) -> None:
                 f"peak {mib(result['peak_rss'] or 0)}",
                 flush=True,
             )
+        # The same store with its hint files removed before each open: every segment is
+        # scanned (and the open writes the hints again).
+        scans = []
+        for run in range(repeat):
+            for hint in path.glob("*.hint"):
+                hint.unlink()
+            result = _reopen_child(package_root, path, n, report)
+            scans.append(result["seconds"])
+            print(f"  run {run + 1}/{repeat} without hints: open {result['seconds']:.2f} s")
     times = [r["seconds"] for r in runs]
     per_key = [r["rss_bytes_per_key"] for r in runs if "rss_bytes_per_key" in r]
     result = {
@@ -510,6 +522,12 @@ def run_reopen(base: Path | None, n: int, repeat: int, report: Report) -> None:
             (rss_built - rss_before) / n if rss_before is not None and rss_built else None
         ),
         "hints": any(name.endswith(".hint") for name in names),
+        "open_seconds_without_hints": {
+            "median": statistics.median(scans),
+            "min": min(scans),
+            "max": max(scans),
+            "runs": scans,
+        },
     }
     report.results["reopen"] = result
     if result["parent_rss_bytes_per_key"] is not None:
@@ -706,6 +724,12 @@ def summary_rows(report: Report) -> list[tuple[str, str]]:
                 f"reopen {r['keys']:,} keys: open()",
                 f"median {t['median']:.2f} s (min {t['min']:.2f}, max {t['max']:.2f})"
                 + (" with hint files" if r["hints"] else ", without hint files"),
+            ),
+            (
+                f"reopen {r['keys']:,} keys: open(), hints removed",
+                "median {median:.2f} s (min {min:.2f}, max {max:.2f})".format(
+                    **r["open_seconds_without_hints"]
+                ),
             ),
             (
                 "reopen: RSS per key (fresh process)",
