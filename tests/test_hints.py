@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from aiokv import AsyncDataStore, KeyNotFoundError, ManualClock
-from aiokv._hint import decode_hint, hint_name
+from aiokv._hint import (
+    HintBuilder,
+    check_entries,
+    decode_hint,
+    hint_name,
+    iter_entries,
+    split_keys,
+)
 from aiokv._record import FILE_HEADER_SIZE, FILE_LOG, decode_file_header
 
 CAP = 2**20  # 64 KiB segments
@@ -156,3 +163,27 @@ async def test_reopen_appends_after_the_hinted_prefix(store_path: Path) -> None:
             assert await store.read(f"b{i}") == value(i)
         with pytest.raises(KeyNotFoundError):
             await store.read("a3")
+
+
+def test_hint_round_trips_every_field_and_any_key() -> None:
+    builder = HintBuilder()
+    rows = [
+        (1, b"k", 32, 60, 7, 0.0, 0),
+        (2, "🙂é\x00/".encode(), 92, 44, 8, 0.0, 3),
+        (1, ("x" * 32).encode(), 136, 1000, 2**64 - 1, 1_700_000_123.25, 0),
+    ]
+    for row in rows:
+        builder.add(*row)
+    data = builder.encode(5, 99, 2000)
+    assert len(data) == builder.size
+    hint = decode_hint(data)
+    assert (hint.segment_id, hint.created_seq, hint.covered, hint.length) == (5, 99, 2000, 3)
+    check_entries(hint)
+    keys = split_keys(hint)
+    assert keys == [row[1].decode() for row in rows]
+    assert [
+        (kind, key.encode(), offset, size, seq, expiry, target)
+        for key, (kind, _length, offset, size, seq, expiry, target) in zip(
+            keys, iter_entries(hint), strict=True
+        )
+    ] == rows
