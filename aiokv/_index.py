@@ -54,20 +54,19 @@ class Index:
         self.total_live_bytes = 0
 
     @classmethod
-    def load(cls, entries: dict[str, Entry], expiring: list[str]) -> Index:
+    def load(
+        cls, entries: dict[str, Entry], expiring: list[str], live_bytes: dict[int, int]
+    ) -> Index:
         """An index holding ``entries`` (taken over, not copied), accounted in bulk.
 
-        ``expiring`` names (at least) every key whose entry has an expiry. This is the open
-        path, where a key-by-key :meth:`put` would cost seconds for a million keys.
+        ``expiring`` names (at least) every key whose entry has an expiry, and ``live_bytes``
+        gives the entries' total size per segment. This is the open path, where a key-by-key
+        :meth:`put` would cost seconds for a million keys.
         """
         index = cls()
         index._entries = entries
-        live = index.live_bytes
-        total = 0
-        for segment, _offset, size, _expiry in entries.values():
-            live[segment] += size
-            total += size
-        index.total_live_bytes = total
+        index.live_bytes.update(live_bytes)
+        index.total_live_bytes = sum(live_bytes.values())
         key_bytes = sum(map(len, map(str.encode, entries)))  # UTF-8 lengths, at C speed
         index.tombstone_bytes = len(entries) * tombstone_size("") + 2 * key_bytes
         index._expiries = [

@@ -13,6 +13,7 @@ import itertools
 import logging
 import os
 import threading
+from collections import defaultdict
 from collections.abc import Iterator
 from itertools import repeat
 from pathlib import Path
@@ -87,6 +88,21 @@ class _Rebuild:
         self.entries: dict[str, Entry] = {}
         self.expiring: list[str] = []  # keys set by a put with an expiry, checked at the end
         self.max_seq = 0
+        # Live bytes per segment, kept as entries come and go, so that the index need not
+        # walk a million entries again to count them.
+        self.live: defaultdict[int, int] = defaultdict(int)
+
+    def _set(self, key: str, entry: Entry) -> None:
+        old = self.entries.get(key)
+        if old is not None:
+            self.live[old[0]] -= old[2]
+        self.entries[key] = entry
+        self.live[entry[0]] += entry[2]
+
+    def _remove(self, key: str) -> None:
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.live[old[0]] -= old[2]
 
     def apply_hint(self, segment_id: int, hint: Hint) -> None:
         if not hint.length:
@@ -94,32 +110,40 @@ class _Rebuild:
         keys = split_keys(hint)
         kinds, _lengths, offsets, sizes, seqs, expiries, _targets = hint.columns
         entries = self.entries
-        if not has_tombstones(hint):
-            # Puts only (most segments): the entries are made and merged by C-level map,
-            # zip and dict.update, with no Python code per key.
+        before = len(entries)
+        if not has_tombstones(hint) and (not entries or entries.keys().isdisjoint(keys)):
+            # Puts of new keys (most segments): the entries are made and merged by C-level
+            # map, zip and dict.update, with no Python code per key.
             made = map(_make_entry, zip(repeat(segment_id), offsets, sizes, expiries))
             entries.update(zip(keys, made, strict=True))
-            if any(expiries):
-                self.expiring += itertools.compress(keys, expiries)
-        else:
-            for key, kind, offset, size, expiry in zip(
-                keys, kinds, offsets, sizes, expiries, strict=True
-            ):
-                if kind == KIND_PUT:
-                    entries[key] = _make_entry((segment_id, offset, size, expiry))
-                    if expiry:
-                        self.expiring.append(key)
-                else:
-                    entries.pop(key, None)
+            if len(entries) - before == len(keys):
+                self.live[segment_id] += sum(sizes)
+                if any(expiries):
+                    self.expiring += itertools.compress(keys, expiries)
+                self.max_seq = max(self.max_seq, seqs[-1])
+                return
+            # A key twice in one segment (created again after it expired): undo, and take
+            # the segment the slow way.
+            for key in keys:
+                entries.pop(key, None)
+        for key, kind, offset, size, expiry in zip(
+            keys, kinds, offsets, sizes, expiries, strict=True
+        ):
+            if kind == KIND_PUT:
+                self._set(key, _make_entry((segment_id, offset, size, expiry)))
+                if expiry:
+                    self.expiring.append(key)
+            else:
+                self._remove(key)
         self.max_seq = max(self.max_seq, seqs[-1])
 
     def apply_record(self, segment_id: int, offset: int, key: str, record: Record) -> None:
         if record.kind == KIND_PUT:
-            self.entries[key] = Entry(segment_id, offset, record.size, record.expiry)
+            self._set(key, Entry(segment_id, offset, record.size, record.expiry))
             if record.expiry:
                 self.expiring.append(key)
         else:
-            self.entries.pop(key, None)
+            self._remove(key)
         if record.seq > self.max_seq:
             self.max_seq = record.seq
 
@@ -128,8 +152,8 @@ class _Rebuild:
         for key in self.expiring:
             entry = entries.get(key)
             if entry is not None and entry.expiry and now >= entry.expiry:
-                del entries[key]
-        return Index.load(entries, self.expiring)
+                self._remove(key)
+        return Index.load(entries, self.expiring, self.live)
 
 
 def recover(directory: Path, now: float, max_size: int) -> Recovered:
