@@ -217,11 +217,6 @@ def first_entry_seq(hint: Hint) -> int:
     return int(hint.columns[4][0])
 
 
-def last_entry_seq(hint: Hint) -> int:
-    """The sequence number of the last entry (the highest: entries are in file order)."""
-    return int(hint.columns[4][-1])
-
-
 def write_hint(directory: Path, segment_id: int, data: bytes) -> None:
     """Write a hint file whole: temporary name, fsync, rename over any older hint.
 

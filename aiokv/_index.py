@@ -124,9 +124,6 @@ class Index:
             self.total_live_bytes -= old.size
         return old
 
-    def next_expiry(self) -> float | None:
-        return self._expiries[0][0] if self._expiries else None
-
     def drop_expired(self, now: float, limit: int) -> int:
         """Remove up to ``limit`` keys whose deadline has passed; return how many were removed.
 
