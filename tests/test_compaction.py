@@ -8,24 +8,22 @@ import json
 import os
 import random
 import re
-import shutil
-import tempfile
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from _fs import dir_bytes
+from _machine import StoreMachine
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import initialize, invariant, rule
 
 from aiokv import (
     AsyncDataStore,
     DataStore,
-    DataStoreError,
     KeyNotFoundError,
     ManualClock,
     StoreFullError,
@@ -367,24 +365,14 @@ sizes = st.integers(min_value=200, max_value=4000)
 ttls = st.one_of(st.none(), st.integers(min_value=1, max_value=5))
 
 
-class CompactionMachine(RuleBasedStateMachine):
+class CompactionMachine(StoreMachine):
     """Model: key -> (value, deadline or None), with compact() and reopen among the rules."""
 
     ratio: ClassVar[float | None] = None
 
     def __init__(self) -> None:
-        super().__init__()
-        self.loop = asyncio.new_event_loop()
-        self.workdir = Path(tempfile.mkdtemp(prefix="aiokv-compaction-"))
-        self.path = self.workdir / "store"
-        self.clock = ManualClock()
-        self.model: dict[str, tuple[dict[str, Any], float | None]] = {}
         self.counter = 0
-        self.store: AsyncDataStore | None = None
-        self.store = self._open()
-
-    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return self.loop.run_until_complete(coro)
+        super().__init__()
 
     def _open(self) -> AsyncDataStore:
         # The smallest segments: more of them, so more steps per example.
@@ -393,37 +381,6 @@ class CompactionMachine(RuleBasedStateMachine):
         )
         self.run(store.open())
         return store
-
-    @property
-    def opened(self) -> AsyncDataStore:
-        assert self.store is not None
-        return self.store
-
-    def teardown(self) -> None:
-        try:
-            if self.store is not None:
-                self.run(self.store.close())
-        finally:
-            try:
-                self.run(self.loop.shutdown_default_executor())
-            finally:
-                self.loop.close()
-                shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def outcome(self, coro: Coroutine[Any, Any, Any]) -> tuple[str, Any]:
-        try:
-            return "ok", self.run(coro)
-        except DataStoreError as exc:
-            return type(exc).__name__, None
-
-    def live(self, key: str) -> dict[str, Any] | None:
-        held = self.model.get(key)
-        if held is None:
-            return None
-        value, deadline = held
-        if deadline is not None and self.clock.time() >= deadline:
-            return None
-        return value
 
     def live_bytes(self) -> int:
         return sum(put_size(k, v) for k in self.model if (v := self.live(k)) is not None)

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import math
-import shutil
-import tempfile
-from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any, ClassVar
 
 from _fs import dir_bytes
+from _machine import StoreMachine
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     precondition,
@@ -26,8 +21,6 @@ from hypothesis.stateful import (
 from aiokv import (
     DEFAULT_MAX_SIZE,
     AsyncDataStore,
-    DataStoreError,
-    ManualClock,
 )
 
 HEADER = 28
@@ -55,7 +48,7 @@ def encoded(value: dict[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-class _ModelMachine(RuleBasedStateMachine):
+class _ModelMachine(StoreMachine):
     """Model: key -> (value, deadline or None). A key is live while clock.time() < deadline.
 
     The rules every machine shares; each subclass adds its own create rule.
@@ -64,20 +57,7 @@ class _ModelMachine(RuleBasedStateMachine):
     max_size: ClassVar[int] = DEFAULT_MAX_SIZE
     keys: ClassVar[list[str]] = KEYS
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.loop = asyncio.new_event_loop()
-        self.workdir = Path(tempfile.mkdtemp(prefix="aiokv-model-"))
-        self.path = self.workdir / "store"
-        self.clock = ManualClock(1_700_000_000.0)
-        self.model: dict[str, tuple[dict[str, Any], float | None]] = {}
-        self.store: AsyncDataStore | None = None
-        self.store = self._open()
-
     # -- plumbing ----------------------------------------------------------------------
-
-    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return self.loop.run_until_complete(coro)
 
     def _open(self) -> AsyncDataStore:
         store = AsyncDataStore(
@@ -85,38 +65,6 @@ class _ModelMachine(RuleBasedStateMachine):
         )
         self.run(store.open())
         return store
-
-    def outcome(self, coro: Coroutine[Any, Any, Any]) -> tuple[str, Any]:
-        try:
-            return "ok", self.run(coro)
-        except DataStoreError as exc:
-            return type(exc).__name__, None
-
-    def live(self, key: str) -> dict[str, Any] | None:
-        held = self.model.get(key)
-        if held is None:
-            return None
-        value, deadline = held
-        if deadline is not None and self.clock.time() >= deadline:
-            return None
-        return value
-
-    def teardown(self) -> None:
-        try:
-            if self.store is not None:
-                self.run(self.store.close())
-        finally:
-            try:
-                self.run(self.loop.shutdown_asyncgens())
-                self.run(self.loop.shutdown_default_executor())
-            finally:
-                self.loop.close()
-                shutil.rmtree(self.workdir, ignore_errors=True)
-
-    @property
-    def opened(self) -> AsyncDataStore:
-        assert self.store is not None
-        return self.store
 
     # -- the operations ----------------------------------------------------------------
 
