@@ -37,7 +37,7 @@ import anyio.to_thread
 
 from . import _files
 from ._hint import HintBuilder, hint_name, write_hint
-from ._index import Entry, Index, is_expired
+from ._index import Index, location
 from ._options import Options
 from ._record import (
     FILE_COMPACTED,
@@ -61,8 +61,8 @@ RECORDS_PER_YIELD = 1000
 class _Keep:
     offset: int  # in the source
     record: Record
-    key: str
-    entry: Entry | None  # the index entry pointing at it when it was chosen, if any
+    key: bytes
+    loc: int | None  # the index's location of it when it was chosen, if any
     target: int  # a tombstone's target; 0 for a put
 
 
@@ -239,7 +239,7 @@ class Compactor:
 
     async def _choose(
         self, source: Segment, data: bytes, records: list[tuple[int, Record]]
-    ) -> tuple[list[_Keep], list[tuple[str, Entry]]]:
+    ) -> tuple[list[_Keep], list[tuple[bytes, int]]]:
         """Decide which records of ``source`` the output needs.
 
         Also returns the index entries of expired puts that are dropped: the reaper has not
@@ -249,16 +249,17 @@ class Compactor:
         index = self._index
         needed = self._needed_targets(source)
         keep: list[_Keep] = []
-        unindex: list[tuple[str, Entry]] = []
+        unindex: list[tuple[bytes, int]] = []
         for count, (offset, record) in enumerate(records, 1):
-            key = record.key.decode("utf-8")
+            key = record.key
             if record.kind == KIND_PUT:
-                entry = index.get(key)
-                if entry is not None and entry.segment == source.id and entry.offset == offset:
-                    if is_expired(entry, now):
-                        unindex.append((key, entry))
+                loc = location(source.id, offset, record.size)
+                if index.get(key) == loc:
+                    deadline = index.deadline(key)
+                    if deadline and now >= deadline:
+                        unindex.append((key, loc))
                     else:
-                        keep.append(_Keep(offset, record, key, entry, 0))
+                        keep.append(_Keep(offset, record, key, loc, 0))
                 # else: overwritten or deleted since, so dead
             elif (target := tombstone_target(data, record)) in needed:
                 keep.append(_Keep(offset, record, key, None, target))
@@ -323,7 +324,7 @@ class Compactor:
         source: Segment,
         output: Segment | None,
         keep: list[_Keep],
-        unindex: list[tuple[str, Entry]],
+        unindex: list[tuple[bytes, int]],
     ) -> None:
         """Point the index at the copies (if any were needed), then remove the source.
 
@@ -340,15 +341,13 @@ class Compactor:
                 offset = FILE_HEADER_SIZE
                 for count, item in enumerate(keep, 1):
                     size = item.record.size
-                    if (entry := item.entry) is not None:
-                        index.relocate(
-                            item.key, entry, Entry(output.id, offset, size, entry.expiry)
-                        )
+                    if item.loc is not None:
+                        index.relocate(item.key, item.loc, location(output.id, offset, size))
                     offset += size
                     if not count % RECORDS_PER_YIELD:
                         await anyio.lowlevel.checkpoint()
-            for key, entry in unindex:
-                if index.get(key) is entry:
+            for key, loc in unindex:
+                if index.get(key) == loc:
                     index.remove(key)
             del self._segments[source.id]
             index.forget_segment(source.id)

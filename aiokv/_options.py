@@ -6,6 +6,7 @@ import dataclasses
 from typing import Final, Literal
 
 from ._clock import Clock, SystemClock
+from ._index import MAX_SEGMENT_BYTES
 from ._record import FILE_HEADER_SIZE, MAX_RECORD_SIZE
 from .errors import InvalidOptionError
 
@@ -27,7 +28,7 @@ Durability = Literal["flush", "fsync"]
 def segment_bytes_for(max_size: int) -> int:
     """The default segment size for a store of ``max_size``: 64 MiB, or 1/16 of a small cap.
 
-    A store is many segments even at 1 MiB, so that the next issue's compaction can reclaim
+    A store is many segments even at 1 MiB, so that compaction can reclaim
     space one segment at a time while staying under the cap.
     """
     return max(MIN_SEGMENT_MAX_BYTES, min(DEFAULT_SEGMENT_MAX_BYTES, max_size // 16))
@@ -67,6 +68,11 @@ class Options:
             object.__setattr__(self, "segment_max_bytes", segment_bytes_for(self.max_size))
         else:
             _check_int("segment_max_bytes", self.segment_max_bytes, MIN_SEGMENT_MAX_BYTES)
+            if self.segment_max_bytes >= MAX_SEGMENT_BYTES:
+                raise InvalidOptionError(
+                    f"segment_max_bytes must be under {MAX_SEGMENT_BYTES} bytes, "
+                    f"got {self.segment_max_bytes}"
+                )
             if self.segment_max_bytes > self.max_size:
                 raise InvalidOptionError(
                     f"segment_max_bytes ({self.segment_max_bytes}) exceeds max_size "

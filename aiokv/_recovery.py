@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import gc
 import itertools
 import logging
+import operator
 import os
 import threading
 from collections import defaultdict
@@ -32,7 +32,7 @@ from ._hint import (
     split_keys,
     write_hint,
 )
-from ._index import Entry, Index
+from ._index import SIZE_BITS, Index, location, segment_of, size_of
 from ._record import (
     FILE_COMPACTED,
     FILE_HEADER_SIZE,
@@ -68,11 +68,6 @@ class Recovered:
     dropped_bytes: int  # cut off a torn tail of the newest log segment
 
 
-# Entry((segment, offset, size, expiry)) without NamedTuple's Python-level __new__: a C call,
-# which map() can apply to a million rows without running Python code per row.
-_make_entry = functools.partial(tuple.__new__, Entry)
-
-
 class _Rebuild:
     """The newest record of each key, built by applying segments oldest first.
 
@@ -85,75 +80,86 @@ class _Rebuild:
     """
 
     def __init__(self) -> None:
-        self.entries: dict[str, Entry] = {}
-        self.expiring: list[str] = []  # keys set by a put with an expiry, checked at the end
+        self.locations: dict[bytes, int] = {}
+        # key -> (deadline, location) of every put with an expiry: it counts at the end if
+        # that put is still the key's newest record.
+        self.deadlines: dict[bytes, tuple[float, int]] = {}
         self.max_seq = 0
         # Live bytes per segment, kept as entries come and go, so that the index need not
         # walk a million entries again to count them.
         self.live: defaultdict[int, int] = defaultdict(int)
 
-    def _set(self, key: str, entry: Entry) -> None:
-        old = self.entries.get(key)
+    def _set(self, key: bytes, loc: int, expiry: float) -> None:
+        old = self.locations.get(key)
         if old is not None:
-            self.live[old[0]] -= old[2]
-        self.entries[key] = entry
-        self.live[entry[0]] += entry[2]
+            self.live[segment_of(old)] -= size_of(old)
+        self.locations[key] = loc
+        self.live[segment_of(loc)] += size_of(loc)
+        if expiry:
+            self.deadlines[key] = (expiry, loc)
 
-    def _remove(self, key: str) -> None:
-        old = self.entries.pop(key, None)
+    def _remove(self, key: bytes) -> None:
+        old = self.locations.pop(key, None)
         if old is not None:
-            self.live[old[0]] -= old[2]
+            self.live[segment_of(old)] -= size_of(old)
 
     def apply_hint(self, segment_id: int, hint: Hint) -> None:
         if not hint.length:
             return
         keys = split_keys(hint)
         kinds, _lengths, offsets, sizes, seqs, expiries, _targets = hint.columns
-        entries = self.entries
-        before = len(entries)
-        if not has_tombstones(hint) and (not entries or entries.keys().isdisjoint(keys)):
-            # Puts of new keys (most segments): the entries are made and merged by C-level
+        locations = self.locations
+        before = len(locations)
+        if not has_tombstones(hint) and (not locations or locations.keys().isdisjoint(keys)):
+            # Puts of new keys (most segments): the locations are made and merged by C-level
             # map, zip and dict.update, with no Python code per key.
-            made = map(_make_entry, zip(repeat(segment_id), offsets, sizes, expiries))
-            entries.update(zip(keys, made, strict=True))
-            if len(entries) - before == len(keys):
+            base = location(segment_id, 0, 0)
+            made = map(
+                base.__or__,
+                map(operator.or_, map(operator.lshift, offsets, repeat(SIZE_BITS)), sizes),
+            )
+            locations.update(zip(keys, made, strict=True))
+            if len(locations) - before == len(keys):
                 self.live[segment_id] += sum(sizes)
                 if any(expiries):
-                    self.expiring += itertools.compress(keys, expiries)
+                    for key, expiry in itertools.compress(
+                        zip(keys, expiries, strict=True), expiries
+                    ):
+                        self.deadlines[key] = (expiry, locations[key])
                 self.max_seq = max(self.max_seq, seqs[-1])
                 return
             # A key twice in one segment (created again after it expired): undo, and take
             # the segment the slow way.
             for key in keys:
-                entries.pop(key, None)
+                locations.pop(key, None)
         for key, kind, offset, size, expiry in zip(
             keys, kinds, offsets, sizes, expiries, strict=True
         ):
             if kind == KIND_PUT:
-                self._set(key, _make_entry((segment_id, offset, size, expiry)))
-                if expiry:
-                    self.expiring.append(key)
+                self._set(key, location(segment_id, offset, size), expiry)
             else:
                 self._remove(key)
         self.max_seq = max(self.max_seq, seqs[-1])
 
-    def apply_record(self, segment_id: int, offset: int, key: str, record: Record) -> None:
+    def apply_record(self, segment_id: int, offset: int, record: Record) -> None:
         if record.kind == KIND_PUT:
-            self._set(key, Entry(segment_id, offset, record.size, record.expiry))
-            if record.expiry:
-                self.expiring.append(key)
+            self._set(record.key, location(segment_id, offset, record.size), record.expiry)
         else:
-            self._remove(key)
+            self._remove(record.key)
         if record.seq > self.max_seq:
             self.max_seq = record.seq
 
     def index(self, now: float) -> Index:
-        entries = self.entries
-        for key in self.expiring:
-            entry = entries.get(key)
-            if entry is not None and entry.expiry and now >= entry.expiry:
+        locations = self.locations
+        deadlines: dict[bytes, float] = {}
+        for key, (deadline, loc) in self.deadlines.items():
+            if locations.get(key) != loc:
+                continue  # written again or deleted since
+            if now >= deadline:
                 self._remove(key)
-        return Index.load(entries, self.expiring, self.live)
+            else:
+                deadlines[key] = deadline
+        return Index.load(locations, deadlines, self.live)
 
 
 def recover(directory: Path, now: float, max_size: int) -> Recovered:
@@ -323,8 +329,8 @@ def _scan_rest(
     try:
         for position, record in scan(data, 0):
             offset = start + position
-            key = _decode_key(segment.path, offset, record.key)
-            rebuild.apply_record(segment.id, offset, key, record)
+            _check_key(segment.path, offset, record.key)
+            rebuild.apply_record(segment.id, offset, record)
             if builder is not None:
                 target = tombstone_target(data, record) if record.kind == KIND_DELETE else 0
                 builder.add(
@@ -404,9 +410,9 @@ def _read_head(path: Path) -> FileHeader | None:
         return None
 
 
-def _decode_key(path: Path, offset: int, raw: bytes) -> str:
+def _check_key(path: Path, offset: int, raw: bytes) -> None:
     try:
-        return raw.decode("utf-8")
+        raw.decode("utf-8")
     except UnicodeDecodeError:  # the CRC matched, so this was written wrong, not damaged
         raise CorruptionError(
             f"{path}: record at offset {offset} has a key that is not UTF-8"

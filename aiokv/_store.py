@@ -27,7 +27,7 @@ from . import _files
 from ._clock import Clock, SystemClock
 from ._compaction import Compactor
 from ._hint import HintBuilder
-from ._index import Index, is_expired
+from ._index import Index, offset_of, segment_of, size_of
 from ._lock import StoreLock
 from ._options import DEFAULT_MAX_SIZE, Durability, Options
 from ._reaper import run_reaper
@@ -372,7 +372,7 @@ class AsyncDataStore:
         seconds = check_ttl(ttl)
         data = encode_value(value)
         now = self._clock.time()
-        if self._index.get_live(key, now) is not None:
+        if self._index.get_live(key_bytes, now) is not None:
             raise KeyExistsError(f"key {describe_key(key)} already exists")
         # The deadline keeps sub-second precision: rounding it would expire keys early.
         expiry = now + seconds if seconds is not None else 0.0
@@ -396,20 +396,22 @@ class AsyncDataStore:
 
     def _read(self, key: str) -> dict[str, Any]:
         key_bytes = check_key(key)
-        entry = self._index.get(key)
-        if entry is None or is_expired(entry, self._clock.time()):
+        loc = self._index.get_live(key_bytes, self._clock.time())
+        if loc is None:
             raise KeyNotFoundError(f"key {describe_key(key)} not found")
-        segment = self._segments[entry.segment]
-        data = segment.read(entry.offset, entry.size)
+        segment = self._segments[segment_of(loc)]
+        offset = offset_of(loc)
+        size = size_of(loc)
+        data = segment.read(offset, size)
         try:
             record = decode(data)
         except BadRecord as bad:
             raise CorruptionError(
-                f"{segment.path}: bad record at offset {entry.offset}: {bad.reason}"
+                f"{segment.path}: bad record at offset {offset}: {bad.reason}"
             ) from None
-        if record.kind != KIND_PUT or record.key != key_bytes or record.size != entry.size:
+        if record.kind != KIND_PUT or record.key != key_bytes or record.size != size:
             raise CorruptionError(
-                f"{segment.path}: the record at offset {entry.offset} is not the one "
+                f"{segment.path}: the record at offset {offset} is not the one "
                 f"indexed for key {describe_key(key)}"
             )
         try:
@@ -418,7 +420,7 @@ class AsyncDataStore:
             # The checksum matched, so the bytes are as written, but this process cannot
             # decode them (an integer beyond its int_max_str_digits, say).
             raise CorruptionError(
-                f"{segment.path}: the value at offset {entry.offset} does not decode: {exc}"
+                f"{segment.path}: the value at offset {offset} does not decode: {exc}"
             ) from None
 
     async def delete(self, key: str) -> None:
@@ -429,7 +431,7 @@ class AsyncDataStore:
         """
         writer = self._open_writer()
         key_bytes = check_key(key)
-        if self._index.get_live(key, self._clock.time()) is None:
+        if self._index.get_live(key_bytes, self._clock.time()) is None:
             raise KeyNotFoundError(f"key {describe_key(key)} not found")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await writer.submit(Op(KIND_DELETE, key, key_bytes, b"", 0.0, future))

@@ -27,7 +27,7 @@ import anyio.to_thread
 
 from . import _files
 from ._hint import HINT_OVERHEAD, HintBuilder, entry_size, write_hint
-from ._index import Entry, Index, tombstone_size
+from ._index import Index, location, segment_of, tombstone_size
 from ._options import Options
 from ._record import (
     FILE_HEADER_SIZE,
@@ -333,10 +333,10 @@ class Writer:
             if key in touched:
                 live = touched[key]
             else:
-                entry = index.get_live(key, now)
-                live = entry is not None
-                if entry is not None:
-                    placed[key] = entry.segment
+                loc = index.get_live(op.key_bytes, now)
+                live = loc is not None
+                if loc is not None:
+                    placed[key] = segment_of(loc)
             is_put = op.kind == KIND_PUT
             if is_put and live:
                 refused[id(op)] = KeyExistsError(f"key {describe_key(key)} already exists")
@@ -358,10 +358,10 @@ class Writer:
                 header = hint + FILE_HEADER_SIZE
             if is_put:
                 # An expired entry still in the index already holds its tombstone's room.
-                if touched.get(key, True) and key in index:
+                if touched.get(key, True) and op.key_bytes in index:
                     after = tombstones
                 else:
-                    after = tombstones + tombstone_size(key)
+                    after = tombstones + tombstone_size(op.key_bytes)
                 reserve = delete_reserve(after, self._segment_bytes) + compaction_room
                 pending_hint = (HINT_OVERHEAD if header else hint) + hint_entry
                 if disk + header + size + pending_hint + reserve > max_size:
@@ -373,7 +373,7 @@ class Writer:
                     )
                     continue
             else:
-                after = tombstones - tombstone_size(key)
+                after = tombstones - tombstone_size(op.key_bytes)
                 pending_hint = (HINT_OVERHEAD if header else hint) + hint_entry
                 if disk + header + size + pending_hint > max_size:  # the reserve prevents it
                     refused[id(op)] = StoreFullError(
@@ -502,9 +502,9 @@ class Writer:
                 op.kind, op.key_bytes, item.offset, item.size, item.seq, op.expiry, item.target
             )
             if op.kind == KIND_PUT:
-                index.put(op.key, Entry(segment_id, item.offset, item.size, op.expiry))
+                index.put(op.key_bytes, location(segment_id, item.offset, item.size), op.expiry)
             else:
-                index.remove(op.key)
+                index.remove(op.key_bytes)
 
     def close_sync(self) -> None:
         """At close: fsync the active segment and write its hint, so the next open is fast.

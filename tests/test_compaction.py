@@ -29,6 +29,7 @@ from aiokv import (
     StoreFullError,
     StoreStats,
 )
+from aiokv._index import segment_of
 from aiokv._options import MIN_SEGMENT_MAX_BYTES
 from aiokv._record import (
     FILE_HEADER_SIZE,
@@ -277,9 +278,9 @@ async def test_tombstone_survives_partial_compaction(store_path: Path) -> None:
     try:
         assert store._writer is not None
         await store.create("k", {"v": "old"})
-        k_entry = store._index.get("k")
-        assert k_entry is not None
-        assert k_entry.segment == 1
+        k_loc = store._index.get(b"k")
+        assert k_loc is not None
+        assert segment_of(k_loc) == 1
         while store._writer.active.id < 3:
             await fill_until_roll(store, live, names)
         # The tombstone's segment also holds dead records, so that compacting it rewrites it.
@@ -658,8 +659,8 @@ async def test_reads_and_writes_during_compaction_see_the_right_data(
         while not compacting.done():
             for key in sealed_keys:
                 during_a_step += stepping.locked()
-                entry = store._index.get(key)
-                from_a_copy += entry is not None and entry.segment not in logs
+                loc = store._index.get(key.encode())
+                from_a_copy += loc is not None and segment_of(loc) not in logs
                 assert await store.read(key) == live[key], key
             key = f"w{rounds}"
             written[key] = blob(500, key)

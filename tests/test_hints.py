@@ -10,6 +10,7 @@ import pytest
 
 from aiokv import AsyncDataStore, KeyNotFoundError, ManualClock
 from aiokv._hint import (
+    BadHint,
     HintBuilder,
     check_entries,
     decode_hint,
@@ -180,10 +181,29 @@ def test_hint_round_trips_every_field_and_any_key() -> None:
     assert (hint.segment_id, hint.created_seq, hint.covered, hint.length) == (5, 99, 2000, 3)
     check_entries(hint)
     keys = split_keys(hint)
-    assert keys == [row[1].decode() for row in rows]
+    assert keys == [row[1] for row in rows]
     assert [
-        (kind, key.encode(), offset, size, seq, expiry, target)
+        (kind, key, offset, size, seq, expiry, target)
         for key, (kind, _length, offset, size, seq, expiry, target) in zip(
             keys, iter_entries(hint), strict=True
         )
     ] == rows
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        [b"\xc3"],  # a sequence cut short
+        [b"a\xc3", b"\xa9b"],  # UTF-8 only if the two keys ran together
+        [b"ok", b"\xed\xa0\x80"],  # an encoded surrogate
+        [b"\x80"],  # a lone continuation byte
+    ],
+)
+def test_hint_with_keys_that_are_not_utf8_is_refused(keys: list[bytes]) -> None:
+    builder = HintBuilder()
+    for position, key in enumerate(keys):
+        builder.add(1, key, 32 + 100 * position, 100, position + 1, 0.0, 0)
+    hint = decode_hint(builder.encode(1, 1, 32 + 100 * len(keys)))
+    check_entries(hint)
+    with pytest.raises(BadHint, match="not UTF-8"):
+        split_keys(hint)

@@ -398,6 +398,7 @@ async def test_concurrent_create_and_delete_of_distinct_keys(
         ({"reaper_interval_s": -1}, r"reaper_interval_s.*-1"),
         ({"reaper_interval_s": -0.001}, r"reaper_interval_s"),
         ({"reaper_interval_s": "1"}, r"reaper_interval_s"),
+        ({"max_size": 2**40, "segment_max_bytes": 2**32}, r"segment_max_bytes.*under 4294967296"),
     ],
 )
 def test_invalid_options_are_refused(options: dict[str, Any], message: str) -> None:
@@ -411,6 +412,7 @@ def test_invalid_options_are_refused(options: dict[str, Any], message: str) -> N
     [
         {"max_size": 2**20},
         {"max_size": 2**40},
+        {"max_size": 2**40, "segment_max_bytes": 2**32 - 1},
         {"durability": "flush"},
         {"durability": "fsync"},
         {"reaper_interval_s": 0.01},

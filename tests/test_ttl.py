@@ -124,7 +124,7 @@ async def test_create_on_expired_but_unreaped_key_succeeds(
     async with AsyncDataStore(store_path, clock=clock, reaper_interval_s=86400) as store:
         await store.create("k", {"gen": 1}, ttl=5)
         clock.advance(6)
-        assert "k" in store._index
+        assert b"k" in store._index
         assert "keys=1" in repr(store)
         await store.create("k", {"gen": 2}, ttl=100)
         assert await store.read("k") == {"gen": 2}
@@ -209,7 +209,7 @@ async def test_no_ttl_never_expires(store_path: Path, clock: ManualClock) -> Non
         assert await store.read("forever") == {"a": 1}
         assert await store.read("default") == {"a": 2}
         # Give the reaper a pass: the marker goes, the keys without a TTL stay.
-        await wait_until(lambda: "marker" not in store._index)
+        await wait_until(lambda: b"marker" not in store._index)
         assert len(store._index) == 2
         assert await store.read("forever") == {"a": 1}
     clock.advance(TEN_YEARS_S)
@@ -251,8 +251,8 @@ async def test_reaper_leaves_a_recreated_key_alone(
     await store.create("k", {"gen": 2}, ttl=100)
     await store.create("marker", {"a": 1}, ttl=5)
     clock.advance(5)
-    await wait_until(lambda: "marker" not in store._index)
-    assert "k" in store._index
+    await wait_until(lambda: b"marker" not in store._index)
+    assert b"k" in store._index
     assert await store.read("k") == {"gen": 2}
 
 
@@ -264,12 +264,12 @@ async def test_reads_do_not_wait_for_the_reaper(store_path: Path, clock: ManualC
             await store.read("k")
         with pytest.raises(KeyNotFoundError):
             await store.delete("k")
-        assert "k" in store._index  # not reaped, yet invisible
+        assert b"k" in store._index  # not reaped, yet invisible
 
 
 async def test_reaped_key_can_be_created_again(store: AsyncDataStore, clock: ManualClock) -> None:
     await store.create("k", {"gen": 1}, ttl=1)
     clock.advance(1)
-    await wait_until(lambda: "k" not in store._index)
+    await wait_until(lambda: b"k" not in store._index)
     await store.create("k", {"gen": 2})
     assert await store.read("k") == {"gen": 2}
