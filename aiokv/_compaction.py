@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,8 +77,10 @@ class Compactor:
         index: Index,
         segments: dict[int, Segment],
         writer: Writer,
+        files_lock: threading.Lock,
     ) -> None:
         self._directory = directory
+        self._files_lock = files_lock  # see AsyncDataStore.read_threadsafe
         self._options = options
         self._index = index
         self._segments = segments
@@ -353,7 +356,8 @@ class Compactor:
             index.forget_segment(source.id)
 
         def remove() -> int:
-            source.close()
+            with self._files_lock:  # no reader in another thread is inside its pread
+                source.close()
             hint_path = self._directory / hint_name(source.id)
             try:
                 hint_size = hint_path.stat().st_size

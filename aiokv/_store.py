@@ -15,6 +15,7 @@ import enum
 import logging
 import os
 import stat
+import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -164,6 +165,10 @@ class AsyncDataStore:
         self._state = _State.NEW
         self._index = Index()
         self._segments: dict[int, Segment] = {}
+        # Held while a segment's file is read from another thread (read_threadsafe) and while
+        # one is closed: a descriptor closed under a reader could be reused by the next open
+        # file, and the read would see that file's bytes.
+        self._files_lock = threading.Lock()
         self._lock: StoreLock | None = None
         self._writer: Writer | None = None
         self._compactor: Compactor | None = None
@@ -221,7 +226,9 @@ class AsyncDataStore:
             self._state = _State.NEW
             raise
         self._writer = writer
-        compactor = Compactor(self._path, self._options, self._index, self._segments, writer)
+        compactor = Compactor(
+            self._path, self._options, self._index, self._segments, writer, self._files_lock
+        )
         writer.reclaim = compactor.reclaim
         writer.on_batch = compactor.wakeup.set
         self._compactor = compactor
@@ -331,8 +338,9 @@ class AsyncDataStore:
         try:
             writer.close_sync()
         finally:
-            for segment in self._segments.values():
-                segment.close()
+            with self._files_lock:
+                for segment in self._segments.values():
+                    segment.close()
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
@@ -400,20 +408,51 @@ class AsyncDataStore:
         if loc is None:
             raise KeyNotFoundError(f"key {describe_key(key)} not found")
         segment = self._segments[segment_of(loc)]
+        return self._value(key, key_bytes, segment, loc, segment.read(offset_of(loc), size_of(loc)))
+
+    def read_threadsafe(self, key: str) -> dict[str, Any]:
+        """:meth:`read`, made in the calling thread rather than on the store's event loop.
+
+        For :class:`DataStore`, whose reads would otherwise each pay a round trip to the loop
+        thread. The index is only changed on the loop, one dict operation at a time, which
+        the GIL makes atomic; what a reader must not meet is a segment closed under it, and
+        segments are closed only under ``_files_lock``, held here from the lookup to the end
+        of the ``pread``. A record that compaction has just moved (its segment already out of
+        ``_segments``) is looked up again: the index points at the copy by then.
+        """
+        while True:
+            with self._files_lock:
+                if self._state is not _State.OPEN:
+                    raise StoreClosedError(f"the store is {self._state.value}, not open")
+                key_bytes = check_key(key)
+                loc = self._index.get_live(key_bytes, self._clock.time())
+                if loc is None:
+                    raise KeyNotFoundError(f"key {describe_key(key)} not found")
+                segment = self._segments.get(segment_of(loc))
+                if segment is not None:
+                    data = segment.read(offset_of(loc), size_of(loc))
+                    return self._value(key, key_bytes, segment, loc, data)
+
+    def _value(
+        self, key: str, key_bytes: bytes, segment: Segment, loc: int, data: bytes
+    ) -> dict[str, Any]:
+        """The value in ``data``, the record read from ``loc`` for ``key``."""
         offset = offset_of(loc)
-        size = size_of(loc)
-        data = segment.read(offset, size)
         try:
             record = decode(data)
         except BadRecord as bad:
             raise CorruptionError(
                 f"{segment.path}: bad record at offset {offset}: {bad.reason}"
             ) from None
-        if record.kind != KIND_PUT or record.key != key_bytes or record.size != size:
+        if record.kind != KIND_PUT or record.key != key_bytes or record.size != size_of(loc):
             raise CorruptionError(
                 f"{segment.path}: the record at offset {offset} is not the one "
                 f"indexed for key {describe_key(key)}"
             )
+        if record.expiry and self._clock.time() >= record.expiry:
+            # The index said live, but a reader in another thread can see a location and a
+            # deadline from either side of a re-create; the record's own deadline decides.
+            raise KeyNotFoundError(f"key {describe_key(key)} not found")
         try:
             return decode_value(memoryview(data)[record.value_start :])
         except (ValueError, RecursionError) as exc:

@@ -165,8 +165,15 @@ class DataStore:
         self._call("create", self._store.create, key, value, ttl)
 
     def read(self, key: str) -> dict[str, Any]:
-        """Return a fresh copy of the value under ``key``; see :meth:`AsyncDataStore.read`."""
-        return self._call("read", self._store.read, key)
+        """Return a fresh copy of the value under ``key``; see :meth:`AsyncDataStore.read`.
+
+        Made in the calling thread, not handed to the loop thread: a read never waits for
+        the writer, so the round trip would be pure cost.
+        """
+        _refuse_event_loop("read")
+        if self._closed:
+            raise StoreClosedError("the store is closed")
+        return self._store.read_threadsafe(key)
 
     def delete(self, key: str) -> None:
         """Delete ``key``; see :meth:`AsyncDataStore.delete`."""
