@@ -31,7 +31,8 @@ of its source files that was still needed at ``created_seq``.
     |      4 |    1 | format version (1)                            |
     |      5 |    1 | kind: 1 = put, 2 = delete (tombstone)         |
     |      6 |    1 | key length in bytes, 1..128                   |
-    |      7 |    1 | reserved, zero                                |
+    |      7 |    1 | value encoding: 0 = JSON, 1 = JSON whose      |
+    |        |      | integers all fit 64 bits (delete: 0)          |
     |      8 |    4 | value length in bytes, 0..16384 (4: delete)   |
     |     12 |    8 | sequence number, unsigned, strictly rising    |
     |     20 |    8 | expiry deadline: float64 Unix seconds, 0=none |
@@ -57,7 +58,7 @@ import struct
 import zlib
 from typing import Final, NamedTuple
 
-from ._validation import MAX_VALUE_BYTES
+from ._validation import MAX_VALUE_BYTES, VALUE_JSON, VALUE_JSON64
 
 FORMAT_VERSION: Final = 1
 
@@ -70,9 +71,9 @@ FILE_HEADER_SIZE: Final = _FILE_HEADER.size + 4  # 32, with the CRC
 KIND_PUT: Final = 1
 KIND_DELETE: Final = 2
 
-_HEADER = struct.Struct("<IBBBxIQd")
+_HEADER = struct.Struct("<IBBBBIQd")
 HEADER_SIZE: Final = _HEADER.size  # 28
-_BODY = struct.Struct("<BBBxIQd")  # the header after the CRC
+_BODY = struct.Struct("<BBBBIQd")  # the header after the CRC
 _CRC = struct.Struct("<I")
 _TARGET = struct.Struct("<I")
 TOMBSTONE_VALUE_SIZE: Final = _TARGET.size
@@ -90,18 +91,25 @@ class Record(NamedTuple):
     key: bytes
     value_start: int
     size: int
+    encoding: int = VALUE_JSON  # of a put's value
 
 
-def encode_put(seq: int, key: bytes, value: bytes, expiry: float) -> bytes:
+def encode_put(
+    seq: int, key: bytes, value: bytes, expiry: float, encoding: int = VALUE_JSON
+) -> bytes:
     """Encode a put record. ``expiry`` is the absolute deadline, or 0.0 for none."""
-    body = _BODY.pack(FORMAT_VERSION, KIND_PUT, len(key), len(value), seq, expiry) + key + value
+    body = (
+        _BODY.pack(FORMAT_VERSION, KIND_PUT, len(key), encoding, len(value), seq, expiry)
+        + key
+        + value
+    )
     return _CRC.pack(zlib.crc32(body)) + body
 
 
 def encode_delete(seq: int, key: bytes, target: int) -> bytes:
     """Encode a tombstone: the key is deleted as of ``seq``; its record was in ``target``."""
     body = (
-        _BODY.pack(FORMAT_VERSION, KIND_DELETE, len(key), TOMBSTONE_VALUE_SIZE, seq, 0.0)
+        _BODY.pack(FORMAT_VERSION, KIND_DELETE, len(key), 0, TOMBSTONE_VALUE_SIZE, seq, 0.0)
         + key
         + _TARGET.pack(target)
     )
@@ -141,15 +149,19 @@ def decode(buf: bytes | bytearray | memoryview, offset: int = 0) -> Record:
     end_of_buf = len(buf)
     if end_of_buf - offset < HEADER_SIZE:
         raise BadRecord("truncated header")
-    crc, version, kind, key_len, value_len, seq, expiry = _HEADER.unpack_from(buf, offset)
+    crc, version, kind, key_len, encoding, value_len, seq, expiry = _HEADER.unpack_from(buf, offset)
     if version != FORMAT_VERSION:
         raise BadRecord(f"unknown format version {version}")
     if kind == KIND_PUT:
         if value_len > MAX_VALUE_BYTES:
             raise BadRecord(f"value length {value_len} over the limit")
+        if encoding != VALUE_JSON and encoding != VALUE_JSON64:
+            raise BadRecord(f"unknown value encoding {encoding}")
     elif kind == KIND_DELETE:
         if value_len != TOMBSTONE_VALUE_SIZE:
             raise BadRecord(f"tombstone with a value of {value_len} bytes")
+        if encoding:
+            raise BadRecord(f"tombstone with a value encoding {encoding}")
     else:
         raise BadRecord(f"unknown record kind {kind}")
     if not 0 < key_len <= MAX_KEY_BYTES:
@@ -163,7 +175,7 @@ def decode(buf: bytes | bytearray | memoryview, offset: int = 0) -> Record:
         raise BadRecord("negative expiry")
     key_start = offset + HEADER_SIZE
     key = bytes(buf[key_start : key_start + key_len])
-    return Record(kind, seq, expiry, key, key_start + key_len, size)
+    return Record(kind, seq, expiry, key, key_start + key_len, size, encoding)
 
 
 class FileHeader(NamedTuple):
@@ -196,4 +208,4 @@ def decode_file_header(buf: bytes | bytearray | memoryview) -> FileHeader:
 
 def record_seq(header: bytes | bytearray | memoryview) -> int:
     """The sequence number in a record header (unchecked: for ordering files at open)."""
-    return int(_HEADER.unpack_from(header)[5])
+    return int(_HEADER.unpack_from(header)[6])

@@ -378,14 +378,14 @@ class AsyncDataStore:
         writer = self._open_writer()
         key_bytes = check_key(key)
         seconds = check_ttl(ttl)
-        data = encode_value(value)
+        data, encoding = encode_value(value)
         now = self._clock.time()
         if self._index.get_live(key_bytes, now) is not None:
             raise KeyExistsError(f"key {describe_key(key)} already exists")
         # The deadline keeps sub-second precision: rounding it would expire keys early.
         expiry = now + seconds if seconds is not None else 0.0
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await writer.submit(Op(KIND_PUT, key, key_bytes, data, expiry, future))
+        await writer.submit(Op(KIND_PUT, key, key_bytes, data, expiry, future, encoding))
 
     async def read(self, key: str) -> dict[str, Any]:
         """Return a fresh copy of the value stored under ``key``.
@@ -454,7 +454,7 @@ class AsyncDataStore:
             # deadline from either side of a re-create; the record's own deadline decides.
             raise KeyNotFoundError(f"key {describe_key(key)} not found")
         try:
-            return decode_value(memoryview(data)[record.value_start :])
+            return decode_value(memoryview(data)[record.value_start :], record.encoding)
         except (ValueError, RecursionError) as exc:
             # The checksum matched, so the bytes are as written, but this process cannot
             # decode them (an integer beyond its int_max_str_digits, say).

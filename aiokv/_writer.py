@@ -39,7 +39,7 @@ from ._record import (
     put_size,
 )
 from ._segment import MAX_SEGMENT_ID, Segment
-from ._validation import describe_key
+from ._validation import VALUE_JSON, describe_key
 from .errors import (
     DataStoreError,
     KeyExistsError,
@@ -69,6 +69,7 @@ class Op:
     value: bytes
     expiry: float
     future: asyncio.Future[None]
+    encoding: int = VALUE_JSON  # of a put's value
 
 
 @dataclass(slots=True)
@@ -395,7 +396,7 @@ class Writer:
             seq = self._next_seq
             self._next_seq = seq + 1
             if is_put:
-                parts.append(encode_put(seq, op.key_bytes, op.value, op.expiry))
+                parts.append(encode_put(seq, op.key_bytes, op.value, op.expiry, op.encoding))
                 placed[key] = self._roll_id if roll else self.active.id
             else:
                 parts.append(encode_delete(seq, op.key_bytes, placed[key]))

@@ -2015,7 +2015,7 @@ def write_chart(path: Path, found: dict[str, Workload], info: dict[str, Any]) ->
     axes.set_yscale("log")
     axes.set_ylabel("operations per second (median)")
     axes.set_title(f"aiokv and its peers: {machine_line(info)}", fontsize=9)
-    axes.legend(fontsize=8, ncols=3)
+    axes.legend(fontsize=8, ncols=len(present), loc="upper center", bbox_to_anchor=(0.5, -0.12))
     axes.grid(axis="y", which="both", alpha=0.3)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
