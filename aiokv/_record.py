@@ -155,7 +155,7 @@ def decode(buf: bytes | bytearray | memoryview, offset: int = 0) -> Record:
     if kind == KIND_PUT:
         if value_len > MAX_VALUE_BYTES:
             raise BadRecord(f"value length {value_len} over the limit")
-        if encoding != VALUE_JSON and encoding != VALUE_JSON64:
+        if encoding not in (VALUE_JSON, VALUE_JSON64):
             raise BadRecord(f"unknown value encoding {encoding}")
     elif kind == KIND_DELETE:
         if value_len != TOMBSTONE_VALUE_SIZE:
@@ -176,6 +176,31 @@ def decode(buf: bytes | bytearray | memoryview, offset: int = 0) -> Record:
     key_start = offset + HEADER_SIZE
     key = bytes(buf[key_start : key_start + key_len])
     return Record(kind, seq, expiry, key, key_start + key_len, size, encoding)
+
+
+def check_put(buf: bytes, key: bytes) -> tuple[int, float, int] | None:
+    """``(value_start, expiry, encoding)`` if ``buf`` is exactly one sound put record of
+    ``key``, else None (the caller then runs :func:`decode` to say what is wrong).
+
+    The read path's check: the same tests as :func:`decode`, with no record object made.
+    """
+    try:
+        crc, version, kind, key_len, encoding, value_len, _seq, expiry = _HEADER.unpack_from(buf)
+    except struct.error:
+        return None
+    value_start = HEADER_SIZE + key_len
+    if (
+        version == FORMAT_VERSION
+        and kind == KIND_PUT
+        and value_start + value_len == len(buf)
+        and buf[HEADER_SIZE:value_start] == key
+        and encoding in (VALUE_JSON64, VALUE_JSON)
+        and value_len <= MAX_VALUE_BYTES
+        and expiry >= 0.0
+        and zlib.crc32(memoryview(buf)[4:]) == crc
+    ):
+        return value_start, expiry, encoding
+    return None
 
 
 class FileHeader(NamedTuple):

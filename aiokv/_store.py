@@ -32,7 +32,7 @@ from ._index import Index, offset_of, segment_of, size_of
 from ._lock import StoreLock
 from ._options import DEFAULT_MAX_SIZE, Durability, Options
 from ._reaper import run_reaper
-from ._record import FILE_HEADER_SIZE, KIND_DELETE, KIND_PUT, BadRecord, decode
+from ._record import FILE_HEADER_SIZE, KIND_DELETE, KIND_PUT, BadRecord, check_put, decode
 from ._recovery import recover
 from ._segment import Segment
 from ._stats import StoreStats
@@ -437,30 +437,37 @@ class AsyncDataStore:
         self, key: str, key_bytes: bytes, segment: Segment, loc: int, data: bytes
     ) -> dict[str, Any]:
         """The value in ``data``, the record read from ``loc`` for ``key``."""
-        offset = offset_of(loc)
-        try:
-            record = decode(data)
-        except BadRecord as bad:
-            raise CorruptionError(
-                f"{segment.path}: bad record at offset {offset}: {bad.reason}"
-            ) from None
-        if record.kind != KIND_PUT or record.key != key_bytes or record.size != size_of(loc):
-            raise CorruptionError(
-                f"{segment.path}: the record at offset {offset} is not the one "
-                f"indexed for key {describe_key(key)}"
-            )
-        if record.expiry and self._clock.time() >= record.expiry:
+        checked = check_put(data, key_bytes)
+        if checked is None:
+            raise self._bad_record(key, segment, offset_of(loc), size_of(loc), data)
+        value_start, expiry, encoding = checked
+        if expiry and self._clock.time() >= expiry:
             # The index said live, but a reader in another thread can see a location and a
             # deadline from either side of a re-create; the record's own deadline decides.
             raise KeyNotFoundError(f"key {describe_key(key)} not found")
         try:
-            return decode_value(memoryview(data)[record.value_start :], record.encoding)
+            return decode_value(memoryview(data)[value_start:], encoding)
         except (ValueError, RecursionError) as exc:
             # The checksum matched, so the bytes are as written, but this process cannot
             # decode them (an integer beyond its int_max_str_digits, say).
             raise CorruptionError(
-                f"{segment.path}: the value at offset {offset} does not decode: {exc}"
+                f"{segment.path}: the value at offset {offset_of(loc)} does not decode: {exc}"
             ) from None
+
+    @staticmethod
+    def _bad_record(
+        key: str, segment: Segment, offset: int, size: int, data: bytes
+    ) -> CorruptionError:
+        """Why ``data``, read for ``key``, is not the put record the index promised."""
+        try:
+            record = decode(data)
+        except BadRecord as bad:
+            return CorruptionError(f"{segment.path}: bad record at offset {offset}: {bad.reason}")
+        return CorruptionError(
+            f"{segment.path}: the record at offset {offset} (a {record.size}-byte "
+            f"{'put' if record.kind == KIND_PUT else 'tombstone'} of {record.key!r}, "
+            f"indexed as {size} bytes) is not the one indexed for key {describe_key(key)}"
+        )
 
     async def delete(self, key: str) -> None:
         """Delete ``key``.

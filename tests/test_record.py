@@ -22,6 +22,7 @@ from aiokv._record import (
     MAX_KEY_BYTES,
     BadRecord,
     Record,
+    check_put,
     decode,
     decode_file_header,
     encode_delete,
@@ -29,6 +30,7 @@ from aiokv._record import (
     encode_put,
     tombstone_target,
 )
+from aiokv._validation import VALUE_JSON, VALUE_JSON64
 
 KEY = b"k1"
 VALUE = b'{"a":1}'
@@ -317,3 +319,44 @@ def test_delete_round_trips_at_any_offset(key: bytes, seq: int, target: int, pre
     assert record.size == HEADER_SIZE + len(key) + 4
     assert tombstone_target(data, record) == target
     assert record.value_start + 4 == len(data)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    key=st.binary(min_size=1, max_size=8),
+    value=st.binary(max_size=40),
+    expiry=st.sampled_from([0.0, 1.5, 1e9]),
+    encoding=st.sampled_from([VALUE_JSON, VALUE_JSON64]),
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 7)), max_size=2),
+    cut=st.integers(-3, 3),
+    other_key=st.booleans(),
+)
+def test_check_put_agrees_with_decode(
+    key: bytes,
+    value: bytes,
+    expiry: float,
+    encoding: int,
+    flips: list[tuple[int, int]],
+    cut: int,
+    other_key: bool,
+) -> None:
+    """The read path's quick check accepts exactly the buffers that decode as one whole put
+    record of the key asked for, damaged or cut or not."""
+    data = bytearray(encode_put(9, key, value, expiry, encoding))
+    for position, bit in flips:
+        data[position % len(data)] ^= 1 << bit
+    if cut < 0:
+        del data[cut:]
+    else:
+        data += bytes(cut)
+    wanted = key + b"!" if other_key else key
+    buf = bytes(data)
+    try:
+        record = decode(buf)
+        expected = record.kind == KIND_PUT and record.key == wanted and record.size == len(buf)
+    except BadRecord:
+        expected = False
+    checked = check_put(buf, wanted)
+    assert (checked is not None) == expected
+    if checked is not None:
+        assert checked == (record.value_start, record.expiry, record.encoding)
