@@ -130,7 +130,8 @@ class Index:
                 return None
         return loc
 
-    def put(self, key: bytes, loc: int, expiry: float) -> None:
+    def put(self, key: bytes, loc: int, expiry: float) -> int | None:
+        """Point ``key`` at ``loc``; return the location it replaced, if any."""
         old = self._locations.get(key)
         if old is None:
             self.tombstone_bytes += tombstone_size(key)
@@ -145,6 +146,7 @@ class Index:
             heapq.heappush(self._expiries, (expiry, key))
         elif self._deadlines:
             self._deadlines.pop(key, None)
+        return old
 
     def relocate(self, key: bytes, old: int, new: int) -> bool:
         """Point ``key`` at ``new`` (the same record, copied by compaction) if it is still at

@@ -6,6 +6,7 @@ frees the index memory (and the delete room) of keys nobody reads again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 import anyio
@@ -18,10 +19,17 @@ REAP_BATCH: Final = 10_000
 """Keys dropped before yielding to other tasks, so a mass expiry never stalls the loop."""
 
 
-async def run_reaper(index: Index, clock: Clock, interval_s: float) -> None:
-    """Every ``interval_s`` seconds, drop every key whose deadline has passed. Runs until
-    cancelled by the store's task group."""
+async def run_reaper(
+    index: Index, clock: Clock, interval_s: float, on_reaped: Callable[[], None]
+) -> None:
+    """Every ``interval_s`` seconds, drop every key whose deadline has passed, and call
+    ``on_reaped`` if any was (their records are now dead). Runs until cancelled by the store's
+    task group."""
     while True:
         await anyio.sleep(interval_s)
-        while index.drop_expired(clock.time(), REAP_BATCH) == REAP_BATCH:
+        reaped = 0
+        while (dropped := index.drop_expired(clock.time(), REAP_BATCH)) == REAP_BATCH:
+            reaped += dropped
             await anyio.lowlevel.checkpoint()
+        if reaped + dropped:
+            on_reaped()

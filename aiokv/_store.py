@@ -284,7 +284,11 @@ class AsyncDataStore:
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(
-                    run_reaper, self._index, self._clock, self._options.reaper_interval_s
+                    run_reaper,
+                    self._index,
+                    self._clock,
+                    self._options.reaper_interval_s,
+                    compactor.wakeup.set,
                 )
                 group.start_soon(compactor.run)
                 compactor.wakeup.set()  # a store may open with dead bytes to reclaim

@@ -145,7 +145,11 @@ class Writer:
         # Set by the store: compaction to try before refusing a create for want of room, and
         # a wake-up for background compaction after each batch.
         self.reclaim: Callable[[], Awaitable[int]] | None = None
+        # Called after a batch that made records dead (a delete, a put over an expired key, a
+        # roll-over): background compaction has something to look at only then, and waking it
+        # after every batch of plain creates costs more than the creates' own bookkeeping.
         self.on_batch: Callable[[], None] | None = None
+        self._made_dead = False
         self._roll_id = 0  # number and created_seq of the segment a planned roll-over makes
         self._roll_seq = 0
 
@@ -264,7 +268,8 @@ class Writer:
                 op.future.set_result(None)
             else:
                 op.future.set_exception(error)
-        if self.on_batch is not None:
+        if self.on_batch is not None and self._made_dead:
+            self._made_dead = False
             self.on_batch()
 
     async def _write_batch(self, batch: list[Op]) -> tuple[dict[int, Exception], list[Op]]:
@@ -293,6 +298,7 @@ class Writer:
                 if self._new_segment is not None:
                     self._segments[self._new_segment.id] = self._new_segment
                     self.active, self._new_segment = self._new_segment, None
+                    self._made_dead = True  # a newly sealed segment may hold dead records
                     self.active_hint = HintBuilder()
                     self.active_hint_file = 0
             self._apply(accepted)
@@ -503,9 +509,12 @@ class Writer:
                 op.kind, op.key_bytes, item.offset, item.size, item.seq, op.expiry, item.target
             )
             if op.kind == KIND_PUT:
-                index.put(op.key_bytes, location(segment_id, item.offset, item.size), op.expiry)
+                loc = location(segment_id, item.offset, item.size)
+                if index.put(op.key_bytes, loc, op.expiry) is not None:
+                    self._made_dead = True  # it replaced an (expired) record
             else:
                 index.remove(op.key_bytes)
+                self._made_dead = True
 
     def close_sync(self) -> None:
         """At close: fsync the active segment and write its hint, so the next open is fast.
