@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import hashlib
 import importlib
 import importlib.metadata
 import json
@@ -1901,10 +1902,16 @@ def version_of(name: str) -> str | None:
 
 
 def aiokv_source() -> dict[str, Any]:
-    """Where the aiokv measured comes from: its path, and its git revision when it has one
-    (``dirty`` when the package's files differ from that revision)."""
+    """Where the aiokv measured comes from: its path, a digest of its modules, and its git
+    revision when it has one (``dirty`` when the package's files differ from that revision).
+
+    The reopen children import aiokv afresh: comparing the digest at the end with the one at
+    the start tells whether they ran the code the rest of the run measured."""
     root = Path(aiokv.__file__).resolve().parent
-    source: dict[str, Any] = {"path": str(root)}
+    digest = hashlib.sha256()
+    for module in sorted(root.glob("*.py")):
+        digest.update(module.name.encode() + b"\0" + module.read_bytes())
+    source: dict[str, Any] = {"path": str(root), "sha256": digest.hexdigest()[:16]}
     try:
         head = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
@@ -2149,10 +2156,22 @@ def main(argv: list[str] | None = None) -> int:
             reopen_rows = reopen_workload(reopen_n, reopen_runs, args.dir, stores, skipped)
             print()
     elapsed = time.perf_counter() - started
+    source_at_end = aiokv_source()
+    changed = ""
+    if source_at_end["sha256"] != info["aiokv_source"]["sha256"]:
+        info["aiokv_source_at_end"] = source_at_end
+        changed = (
+            f"note: aiokv's modules changed during the run "
+            f"({info['aiokv_source'].get('git', '?')} -> {source_at_end.get('git', '?')}): the "
+            "workloads ran the code imported at the start, the reopen children (if any) the code "
+            "on disk when they started"
+        )
 
     print("=" * 100)
     print(f"summary: {machine_line(info)}")
     print(f"versions: {versions}")
+    if changed:
+        print(changed)
     print()
     for workload in found.values():
         print_workload(workload)

@@ -17,6 +17,27 @@ SMALL_MAX_SIZE = 2**20
 PYTHON = sys.executable
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak",
+        action="store",
+        type=int,
+        default=1,
+        metavar="FACTOR",
+        help="run the crash, fault and fuzz batteries FACTOR times longer (default 1: CI size)",
+    )
+
+
+@pytest.fixture
+def soak(request: pytest.FixtureRequest) -> int:
+    """How many times the CI-sized rounds, trials or examples a battery test should run."""
+    factor = request.config.getoption("--soak")
+    assert isinstance(factor, int)
+    if factor < 1:
+        raise pytest.UsageError(f"--soak must be at least 1, got {factor}")
+    return factor
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(1_700_000_000.0)
