@@ -294,8 +294,14 @@ class Compactor:
                 view = memoryview(data)
                 for start, end in _runs(keep):
                     output.append(view[start:end])
+                if _files.KILL_POINTS:
+                    _files.kill_point("compact.written")
                 output.sync()  # complete on disk before it has a name the store reads
+                if _files.KILL_POINTS:
+                    _files.kill_point("compact.synced")
                 output.publish()
+                if _files.KILL_POINTS:
+                    _files.kill_point("compact.published")
                 # A crash before the hint is in place leaves a segment without one: the next
                 # open scans it instead.
                 write_hint(
@@ -303,10 +309,14 @@ class Compactor:
                     output.id,
                     hint.encode(output.id, output.created_seq, output.size),
                 )
+                if _files.KILL_POINTS:
+                    _files.kill_point("compact.hint_written")
                 _files.sync_directory(self._directory)  # the names themselves made durable
+                if _files.KILL_POINTS:
+                    _files.kill_point("compact.dir_synced")
             except BaseException:
                 output.close()
-                output.path.unlink(missing_ok=True)
+                _files.unlink(output.path, missing_ok=True)
                 raise
             return output
 
@@ -360,11 +370,17 @@ class Compactor:
                 source.close()
             hint_path = self._directory / hint_name(source.id)
             try:
-                hint_size = hint_path.stat().st_size
+                hint_size = hint_path.lstat().st_size
             except FileNotFoundError:
                 hint_size = 0
-            source.path.unlink()
-            hint_path.unlink(missing_ok=True)
+            if _files.KILL_POINTS:
+                _files.kill_point("compact.switched")
+            _files.unlink(source.path)
+            if _files.KILL_POINTS:
+                _files.kill_point("compact.source_removed")
+            _files.unlink(hint_path, missing_ok=True)
+            if _files.KILL_POINTS:
+                _files.kill_point("compact.hint_removed")
             _files.sync_directory(self._directory)
             return source.size + hint_size
 

@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 # Rule: a new file is created exclusively, never through a symlink, never inherited by a child
 # process, and readable by its owner only.
@@ -27,6 +28,7 @@ _OPEN_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0)
     | getattr(os, "O_BINARY", 0)
 )
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 
@@ -37,36 +39,139 @@ CAN_SYNC_DIRECTORY = sys.platform != "win32"
 """Windows cannot open a directory to fsync it; NTFS journals the metadata instead."""
 
 
+_KILL_SPEC = os.environ.get("AIOKV_KILL_POINT", "")
+KILL_POINTS: Final = bool(_KILL_SPEC)
+"""Whether a kill point is armed. Call sites test this first, so that an unarmed point costs one
+global lookup; see :func:`kill_point`."""
+KILL_EXIT_CODE: Final = 77
+_kill_name, _, _kill_count = _KILL_SPEC.partition(":")
+_kill_left = int(_kill_count or 1) if KILL_POINTS else 0
+_kill_lock = threading.Lock()
+
+
+def kill_point(name: str) -> None:
+    """End the process on the spot, as a crash would, at the n-th pass through ``name``.
+
+    Armed by the environment variable ``AIOKV_KILL_POINT=name`` or ``name:n`` (for crash tests
+    run in a child process); ``os._exit`` skips every ``finally``, flush and ``atexit``
+    handler, like a power cut or SIGKILL would, but at a chosen step. Points are named
+    ``area.step``: ``write.*``, ``roll.*``, ``compact.*``, ``close.*``.
+    """
+    global _kill_left
+    if name != _kill_name:
+        return
+    with _kill_lock:
+        _kill_left -= 1
+        if _kill_left:
+            return
+    os.write(2, f"aiokv: kill point {name}\n".encode())
+    os._exit(KILL_EXIT_CODE)
+
+
+class FileSystem:
+    """Every operation the store makes on its files, and nothing else.
+
+    One narrow layer, so that tests can wrap it (``aiokv._files.fs``) to inject faults
+    (EIO, ENOSPC, short writes) and to record the order of operations for crash simulation;
+    product code has no test-only branches beyond this seam. Everything calls through the
+    module attribute ``fs`` at the time of the call, so a replacement takes effect at once.
+    """
+
+    def create(self, path: Path) -> int:
+        """Create ``path`` (it must not exist) and return a descriptor open for appending."""
+        return os.open(path, _NEW_FILE_FLAGS, FILE_MODE)
+
+    def open(self, path: Path) -> int:
+        """Open an existing store file for reading and appending, refusing a symlink."""
+        return os.open(path, _OPEN_FLAGS)
+
+    def write(self, fd: int, data: bytes | bytearray | memoryview) -> int:
+        """One ``write`` call; it may write less than asked."""
+        return os.write(fd, data)
+
+    def pread(self, fd: int, length: int, offset: int) -> bytes:
+        return os.pread(fd, length, offset)
+
+    def read_head(self, path: Path, length: int) -> bytes:
+        """Up to ``length`` bytes from the start of ``path``, refusing a symlink."""
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _CLOEXEC)
+        try:
+            return os.read(fd, length)
+        finally:
+            os.close(fd)
+
+    def read_file(self, path: Path) -> bytes:
+        return path.read_bytes()
+
+    def size(self, fd: int) -> int:
+        return os.fstat(fd).st_size
+
+    def fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+    def truncate(self, fd: int, size: int) -> None:
+        os.ftruncate(fd, size)
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
+    def replace(self, source: Path, target: Path) -> None:
+        os.replace(source, target)
+
+    def unlink(self, path: Path) -> None:
+        os.unlink(path)
+
+    def listdir(self, path: Path) -> list[str]:
+        return os.listdir(path)
+
+    def sync_directory(self, path: Path) -> None:
+        """fsync a directory, so that files created or removed in it survive a power loss.
+
+        Without it a new segment's name may vanish after a crash even though its data was
+        synced (the most common crash bug the OSDI'14 ALICE study found in LevelDB, SQLite
+        and others).
+        """
+        if not CAN_SYNC_DIRECTORY:
+            return
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+fs = FileSystem()
+"""The file system the store uses; tests replace it with a wrapper."""
+
+
 def create_file(path: Path) -> int:
     """Create ``path`` (it must not exist) and return a descriptor open for appending."""
-    return os.open(path, _NEW_FILE_FLAGS, FILE_MODE)
+    return fs.create(path)
 
 
 def open_file(path: Path) -> int:
     """Open an existing store file for reading and appending, refusing a symlink."""
-    return os.open(path, _OPEN_FLAGS)
+    return fs.open(path)
 
 
 def sync_directory(path: Path) -> None:
-    """fsync a directory, so that files created or removed in it survive a power loss.
+    """fsync the directory ``path`` (see :meth:`FileSystem.sync_directory`)."""
+    fs.sync_directory(path)
 
-    Without it a new segment's name may vanish after a crash even though its data was synced
-    (the most common crash bug the OSDI'14 ALICE study found in LevelDB, SQLite and others).
-    """
-    if not CAN_SYNC_DIRECTORY:
-        return
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+
+def unlink(path: Path, *, missing_ok: bool = False) -> None:
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fs.unlink(path)
+    except FileNotFoundError:
+        if not missing_ok:
+            raise
 
 
 def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     """Write every byte of ``data``; ``os.write`` may write less than asked."""
     view = memoryview(data)
     while view:
-        written = os.write(fd, view)
+        written = fs.write(fd, view)
         view = view[written:]
 
 
@@ -87,7 +192,9 @@ def make_reader(fd: int) -> Callable[[int, int], bytes]:
     missing, a lock makes the seek and the read one step.
     """
     if HAVE_PREAD:
-        pread = os.pread
+        # Bound once, as the builtin itself unless a test has wrapped the seam: this is every
+        # read's path, and a method call would add a Python frame to each.
+        pread = os.pread if type(fs) is FileSystem else fs.pread
 
         def read(offset: int, length: int) -> bytes:
             return pread(fd, length, offset)
@@ -98,7 +205,7 @@ def make_reader(fd: int) -> Callable[[int, int], bytes]:
 
     def read_portable(offset: int, length: int) -> bytes:
         with lock:
-            os.lseek(fd, offset, os.SEEK_SET)
+            os.lseek(fd, offset, os.SEEK_SET)  # outside the seam: the fallback is tested as such
             chunks = []
             while length:
                 chunk = os.read(fd, length)

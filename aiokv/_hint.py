@@ -32,7 +32,6 @@ instead of a Python loop over its entries: a million keys are a few C calls.
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 import sys
@@ -231,13 +230,13 @@ def write_hint(directory: Path, segment_id: int, data: bytes) -> None:
     fd = _files.create_file(temporary)
     try:
         _files.write_all(fd, data)
-        os.fsync(fd)  # complete on disk before it has the name a reader trusts
+        _files.fs.fsync(fd)  # complete on disk before it has the name a reader trusts
     except BaseException:
-        os.close(fd)
-        temporary.unlink(missing_ok=True)
+        _files.fs.close(fd)
+        _files.unlink(temporary, missing_ok=True)
         raise
-    os.close(fd)
-    os.replace(temporary, final)
+    _files.fs.close(fd)
+    _files.fs.replace(temporary, final)
 
 
 def parse_hint_name(name: str) -> int | None:

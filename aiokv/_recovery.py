@@ -11,7 +11,6 @@ import gc
 import itertools
 import logging
 import operator
-import os
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -287,7 +286,7 @@ def _load_hint(directory: Path, segment: Segment) -> tuple[Hint | None, int]:
     """
     path = directory / hint_name(segment.id)
     try:
-        data = path.read_bytes()
+        data = _files.fs.read_file(path)
     except FileNotFoundError:
         return None, 0
     try:
@@ -299,7 +298,7 @@ def _load_hint(directory: Path, segment: Segment) -> tuple[Hint | None, int]:
         check_entries(hint)
     except BadHint as bad:
         logger.warning("aiokv: %s: ignoring the hint (%s); scanning the segment", path, bad)
-        path.unlink()
+        _files.unlink(path)
         return None, 0
     return hint, len(data)
 
@@ -348,10 +347,10 @@ def _scan_rest(
 
 def _remove_orphan_hints(directory: Path, segments: dict[int, Segment]) -> None:
     """Hints left by a crash between removing a segment and removing its hint."""
-    for name in os.listdir(directory):
+    for name in _files.fs.listdir(directory):
         segment_id = parse_hint_name(name)
         if segment_id is not None and segment_id not in segments:
-            (directory / name).unlink()
+            _files.unlink(directory / name)
 
 
 def _prepare(directory: Path) -> list[int]:
@@ -366,14 +365,14 @@ def _prepare(directory: Path) -> list[int]:
     """
     ids = []
     removed = False
-    for name in os.listdir(directory):
+    for name in _files.fs.listdir(directory):
         path = directory / name
         stem = name[: -len(TMP_SUFFIX)]
         if name.endswith(TMP_SUFFIX) and (
             parse_segment_name(stem) is not None or parse_hint_name(stem) is not None
         ):
             logger.warning("aiokv: %s: removing an unfinished file", path)
-            path.unlink()
+            _files.unlink(path)
             removed = True
         elif (segment_id := parse_segment_name(name)) is not None:
             ids.append(segment_id)
@@ -383,7 +382,7 @@ def _prepare(directory: Path) -> list[int]:
         head = _read_head(path)
         if head is None:
             logger.warning("aiokv: %s: removing a segment whose creation was cut off", path)
-            path.unlink()
+            _files.unlink(path)
             ids.remove(segment_id)
             removed = True
             break
@@ -400,8 +399,7 @@ def _read_head(path: Path) -> FileHeader | None:
     A longer file, or a valid header, is returned as found (a bad header of a longer file
     is reported when the segment is opened).
     """
-    with open(path, "rb") as file:
-        data = file.read(FILE_HEADER_SIZE + 1)
+    data = _files.fs.read_head(path, FILE_HEADER_SIZE + 1)
     try:
         return decode_file_header(data)
     except BadRecord:

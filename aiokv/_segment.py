@@ -6,7 +6,6 @@ Synchronous on purpose: the writer decides which thread calls these, and a read 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,11 +88,11 @@ class Segment:
             _files.write_all(fd, encode_file_header(kind, created_seq, source))
             # The header is synced now so that after a crash a file longer than its header
             # always has a valid one: a bad header then means corruption, not a torn create.
-            os.fsync(fd)
+            _files.fs.fsync(fd)
         except BaseException:
             # The file is ours (O_EXCL made it); leave no half-made segment behind.
-            os.close(fd)
-            path.unlink(missing_ok=True)
+            _files.fs.close(fd)
+            _files.unlink(path, missing_ok=True)
             raise
         return cls(segment_id, path, fd, FILE_HEADER_SIZE, kind, created_seq, source)
 
@@ -103,11 +102,10 @@ class Segment:
         path = directory / segment_name(segment_id)
         fd = _files.open_file(path)
         try:
-            size = os.fstat(fd).st_size
-            # A fresh descriptor reads from offset 0 (O_APPEND only moves writes).
-            header = decode_file_header(os.read(fd, FILE_HEADER_SIZE))
+            size = _files.fs.size(fd)
+            header = decode_file_header(_files.make_reader(fd)(0, FILE_HEADER_SIZE))
         except BaseException:
-            os.close(fd)
+            _files.fs.close(fd)
             raise
         return cls(segment_id, path, fd, size, header.kind, header.created_seq, header.source)
 
@@ -117,7 +115,7 @@ class Segment:
         The caller must have synced the file, and must fsync the directory afterwards.
         """
         final = self.path.with_name(segment_name(self.id))
-        os.replace(self.path, final)
+        _files.fs.replace(self.path, final)
         self.path = final
 
     def append(self, data: bytes | bytearray | memoryview) -> None:
@@ -125,19 +123,19 @@ class Segment:
         self.size += len(data)
 
     def truncate(self, size: int) -> None:
-        os.ftruncate(self.fd, size)
+        _files.fs.truncate(self.fd, size)
         self.size = size
 
     def sync(self) -> None:
-        os.fsync(self.fd)
+        _files.fs.fsync(self.fd)
 
     def read_all(self) -> bytes:
-        return self.read(0, os.fstat(self.fd).st_size)
+        return self.read(0, _files.fs.size(self.fd))
 
     def close(self) -> None:
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
-            os.close(fd)
+            _files.fs.close(fd)
 
 
 def scan(data: bytes, start: int = FILE_HEADER_SIZE) -> Iterator[tuple[int, Record]]:

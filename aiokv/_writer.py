@@ -430,6 +430,8 @@ class Writer:
             except OSError as exc:
                 raise self._refusal("creating a segment", exc) from exc
         start = segment.size
+        if _files.KILL_POINTS:
+            _files.kill_point("write.before")
         try:
             _files.write_all(segment.fd, data)
         except OSError as exc:
@@ -442,11 +444,15 @@ class Writer:
             raise self._refusal("write", exc) from exc
         segment.size = start + len(data)
         self.disk_bytes += len(data)
+        if _files.KILL_POINTS:
+            _files.kill_point("write.written")
         if self._fsync_each_batch:
             try:
                 segment.sync()
             except OSError as exc:
                 raise self._fail("fsync", exc) from exc
+            if _files.KILL_POINTS:
+                _files.kill_point("write.synced")
 
     def _refusal(self, what: str, exc: OSError) -> DataStoreError:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -461,13 +467,21 @@ class Writer:
             self.active.sync()
         except OSError as exc:
             raise self._fail("fsync", exc) from exc
+        if _files.KILL_POINTS:
+            _files.kill_point("roll.sealed")
         self._write_active_hint()
+        if _files.KILL_POINTS:
+            _files.kill_point("roll.hint_written")
         segment = Segment.create(self._directory, self._roll_id, self._roll_seq)
         self._new_segment = segment
         self.disk_bytes += FILE_HEADER_SIZE
+        if _files.KILL_POINTS:
+            _files.kill_point("roll.created")
         # The new names (segment and hint) must be durable before records in the new
         # segment are acknowledged.
         _files.sync_directory(self._directory)
+        if _files.KILL_POINTS:
+            _files.kill_point("roll.dir_synced")
         return segment
 
     def _write_active_hint(self) -> None:
@@ -524,6 +538,10 @@ class Writer:
         if self.failure is not None:
             return
         self.active.sync()
+        if _files.KILL_POINTS:
+            _files.kill_point("close.synced")
         if self.active_hint.count:
             self._write_active_hint()
+            if _files.KILL_POINTS:
+                _files.kill_point("close.hint_written")
             _files.sync_directory(self._directory)

@@ -38,7 +38,6 @@ COMPACTED_AT = CREATED_AT + 100  # the short TTLs have run out, the long ones ha
 COMPACTOR = """
     import asyncio
     import os
-    import pathlib
     import signal
     import sys
 
@@ -92,16 +91,18 @@ COMPACTOR = """
 
 
     def arm():
+        # Wrapped at the store's file-system seam: every file operation goes through it.
+        fs = aiokv._files.fs
         if func == "replace":
-            os.replace = wrap(os.replace, lambda src, dst: str(src).endswith(".data.tmp"))
+            fs.replace = wrap(fs.replace, lambda src, dst: str(src).endswith(".data.tmp"))
         elif func == "replace_any":
-            os.replace = wrap(os.replace, lambda src, dst: str(src).endswith(".tmp"))
+            fs.replace = wrap(fs.replace, lambda src, dst: str(src).endswith(".tmp"))
         elif func == "fsync":
-            os.fsync = wrap(os.fsync, is_output)
+            fs.fsync = wrap(fs.fsync, is_output)
         elif func == "unlink":
-            pathlib.Path.unlink = wrap(pathlib.Path.unlink, is_data_file)
+            fs.unlink = wrap(fs.unlink, is_data_file)
         elif func == "sync_directory":
-            aiokv._files.sync_directory = wrap(aiokv._files.sync_directory, lambda path: True)
+            fs.sync_directory = wrap(fs.sync_directory, lambda path: True)
         else:
             raise SystemExit(f"unknown crash point {func}")
 
