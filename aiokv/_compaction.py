@@ -50,7 +50,7 @@ from ._record import (
 )
 from ._segment import Segment, scan
 from ._writer import Writer
-from .errors import CorruptionError, DataStoreError
+from .errors import CorruptionError, DataStoreError, StoreIOError
 
 logger = logging.getLogger("aiokv")
 
@@ -152,11 +152,18 @@ class Compactor:
 
     async def compact(self) -> int:
         """Compact every sealed segment with dead bytes; return the bytes this call reclaimed
-        (background steps running meanwhile are not counted)."""
+        (background steps running meanwhile are not counted).
+
+        :raises StoreIOError: the OS failed a step. That step is abandoned (its output
+            removed, its source kept), and writes go on: compaction never touches the log.
+        """
         self._forget_expired()
         reclaimed = 0
         while candidates := self.candidates():
-            gained = await self.step(candidates[0])
+            try:
+                gained = await self.step(candidates[0])
+            except OSError as exc:
+                raise StoreIOError(f"compaction failed: {exc}") from exc
             if gained is None:
                 break
             reclaimed += gained
@@ -166,11 +173,16 @@ class Compactor:
         """Called by the writer before it refuses a create for want of room.
 
         Returns a positive number if anything was freed: bytes on disk, or the delete room
-        that expired keys no longer need.
+        that expired keys no longer need. A failed step frees nothing: the create is refused
+        with ``StoreFullError`` as it would have been, and the error is logged.
         """
         forgotten = self._forget_expired()
         for segment in self.candidates():
-            gained = await self.step(segment)
+            try:
+                gained = await self.step(segment)
+            except (OSError, DataStoreError) as exc:
+                logger.error("aiokv: compaction to make room failed: %s", exc)
+                return forgotten
             if gained:
                 return gained
         return forgotten

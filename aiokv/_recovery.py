@@ -240,7 +240,7 @@ _collector_was_enabled = False
 def _collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while the index is built.
 
-    Building it makes a million small tuples, and each few hundred allocations trigger a
+    Building it makes a million small objects, and each few hundred allocations trigger a
     collection that walks the growing dict: about 40% of the time to open a store of a million
     keys. Nothing built here can form a reference cycle, so nothing is lost by waiting. The
     collector is process-wide; concurrent opens share one pause, and it is restored to what it

@@ -45,6 +45,7 @@ from .errors import (
     KeyExistsError,
     KeyNotFoundError,
     StoreClosedError,
+    StoreIOError,
     StorePathError,
 )
 
@@ -248,12 +249,20 @@ class AsyncDataStore:
             active = recovered.active
             next_segment_id = recovered.next_segment_id
             if active is None:
-                active = Segment.create(self._path, next_segment_id, recovered.next_seq)
+                try:
+                    active = Segment.create(self._path, next_segment_id, recovered.next_seq)
+                    segments[active.id] = active
+                    # The segment's name must be durable before anything in it is.
+                    _files.sync_directory(self._path)
+                except BaseException:
+                    for segment in segments.values():
+                        segment.close()
+                    raise
                 next_segment_id += 1
-                segments[active.id] = active
                 disk_bytes += FILE_HEADER_SIZE
-                # The segment's name must be durable before anything in it is.
-                _files.sync_directory(self._path)
+        except OSError as exc:
+            lock.release()
+            raise StoreIOError(f"{self._path}: the store cannot be opened: {exc}") from exc
         except BaseException:
             lock.release()
             raise
@@ -312,6 +321,9 @@ class AsyncDataStore:
         Safe to call more than once, and from several tasks at once; each returns when the
         store is closed. A close that is cancelled still completes in the background.
         Operations called after ``close()`` has begun raise :class:`StoreClosedError`.
+
+        :raises StoreIOError: the OS failed the final fsync or hint write. The store is closed
+            and unlocked all the same, but its last writes may not have reached the disk.
         """
         if self._state is _State.OPENING:
             assert self._opening is not None
@@ -341,6 +353,10 @@ class AsyncDataStore:
     def _close_files(self, writer: Writer) -> None:
         try:
             writer.close_sync()
+        except OSError as exc:
+            raise StoreIOError(
+                f"{self._path}: closing: {exc}; the last writes may not be on disk"
+            ) from exc
         finally:
             with self._files_lock:
                 for segment in self._segments.values():
