@@ -6,6 +6,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import _soak
 import pytest
 
 from aiokv import AsyncDataStore, ManualClock
@@ -28,14 +29,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    factor = config.getoption("--soak")
+    if not isinstance(factor, int) or factor < 1:
+        raise pytest.UsageError(f"--soak must be at least 1, got {factor!r}")
+    _soak.FACTOR = factor
+
+
 @pytest.fixture
 def soak(request: pytest.FixtureRequest) -> int:
     """How many times the CI-sized rounds, trials or examples a battery test should run."""
-    factor = request.config.getoption("--soak")
-    assert isinstance(factor, int)
-    if factor < 1:
-        raise pytest.UsageError(f"--soak must be at least 1, got {factor}")
-    return factor
+    return _soak.FACTOR
 
 
 @pytest.fixture
