@@ -70,6 +70,7 @@ class Op:
     expiry: float
     future: asyncio.Future[None]
     encoding: int = VALUE_JSON  # of a put's value
+    taken: bool = False  # the writer has decided it: it will be written or refused
 
 
 @dataclass(slots=True)
@@ -172,7 +173,23 @@ class Writer:
                 if self.failure is not None
                 else StoreClosedError("the store was closed before this write ran")
             )
-        await op.future
+        try:
+            await asyncio.shield(op.future)
+        except asyncio.CancelledError:
+            # The caller was cancelled. An op the writer has not decided yet is dropped (it
+            # skips a done future); one it has decided is being written, so the caller waits
+            # for that to finish, however often it is cancelled meanwhile. Either way, once
+            # the CancelledError propagates the op has happened or never will: a read after it
+            # sees the final state, not one a late write changes afterwards.
+            if not op.taken:
+                op.future.cancel()
+                raise
+            while not op.future.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(op.future)
+            if not op.future.cancelled():
+                op.future.exception()  # retrieved, so asyncio does not log it as unhandled
+            raise
 
     def stop(self) -> None:
         """Ask the writer to finish what is queued and return. Never blocks."""
@@ -336,6 +353,7 @@ class Writer:
         for position, op in enumerate(batch):
             if op.future.done():
                 continue  # cancelled by its caller before it was written: it never happened
+            op.taken = True
             key = op.key
             if key in touched:
                 live = touched[key]
