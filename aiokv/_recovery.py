@@ -74,8 +74,8 @@ class _Rebuild:
     records in file order, and only from one segment), and log segments' ranges do not
     overlap. So applying files in the order of their first sequence number, each in file
     order, lets the last record seen for a key win, with no comparison: a tombstone removes
-    the key, a put sets it. A file and its compacted copy, both left by a crash, hold the same
-    records under the same numbers, so either order gives the same result.
+    the key, a put sets it. A file and its compacted copy, both left by a crash, would overlap;
+    the file is removed before the rebuild (see :func:`_finish_compactions`).
     """
 
     def __init__(self) -> None:
@@ -189,6 +189,7 @@ def recover(directory: Path, now: float, max_size: int) -> Recovered:
                 raise CorruptionError(
                     f"{directory / segment_name(segment_id)}: bad file header: {bad.reason}"
                 ) from None
+        _finish_compactions(directory, segments)
         _remove_orphan_hints(directory, segments)
         logs = [s.id for s in segments.values() if s.kind == FILE_LOG]
         active = segments[max(logs)] if logs else None
@@ -343,6 +344,31 @@ def _scan_rest(
             ) from None
         return _cut_tail(segment, offset, end, bad.reason)
     return 0
+
+
+def _finish_compactions(directory: Path, segments: dict[int, Segment]) -> None:
+    """Remove the source of every compacted file whose source is still here.
+
+    A compacted file is complete before it gets its name, and holds every record of its
+    source that was still needed; a crash after that rename but before the source's removal
+    leaves both. The source is removed now, as the compaction would have done. Left in place,
+    it would be compacted a second time, into a file holding the same records under the same
+    sequence numbers as the first copy but fewer of them (only the tombstones still needed):
+    two overlapping copies, which the rebuild cannot order, so an old tombstone in the second
+    could hide a newer put in the first.
+    """
+    sources = {s.source for s in segments.values() if s.kind == FILE_COMPACTED}
+    finished = sorted(sources & segments.keys())
+    for segment_id in finished:
+        source = segments.pop(segment_id)
+        source.close()
+        logger.warning(
+            "aiokv: %s: removing a segment already compacted (its compaction was interrupted)",
+            source.path,
+        )
+        _files.unlink(source.path)  # its hint goes with the orphans
+    if finished:
+        _files.sync_directory(directory)
 
 
 def _remove_orphan_hints(directory: Path, segments: dict[int, Segment]) -> None:

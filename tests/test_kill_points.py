@@ -18,7 +18,7 @@ import pytest
 from _fs import dir_bytes
 from _proc import start_child
 
-from aiokv import AsyncDataStore, KeyNotFoundError
+from aiokv import AsyncDataStore, DataStore, KeyNotFoundError
 from aiokv._files import KILL_EXIT_CODE
 from aiokv._options import MIN_SEGMENT_MAX_BYTES
 
@@ -167,3 +167,52 @@ def test_every_kill_point_in_the_code_is_exercised() -> None:
     for source in package.glob("*.py"):
         named |= set(re.findall(r'kill_point\("([a-z_.]+)"\)', source.read_text("utf-8")))
     assert named == {point for point, _durability, _nth in POINTS}
+
+
+SECOND_COMPACTION = """
+    import os
+    import sys
+
+    os.environ["AIOKV_KILL_POINT"] = "compact.switched"
+
+    from aiokv import DataStore
+    from aiokv._options import MIN_SEGMENT_MAX_BYTES
+
+    store = DataStore(sys.argv[1], segment_max_bytes=MIN_SEGMENT_MAX_BYTES, compact_dead_ratio=None)
+    store.compact()
+"""
+
+
+def test_a_source_left_by_a_crash_is_not_compacted_twice(tmp_path: Path) -> None:
+    """A crash after a compacted copy is published but before its source is removed leaves
+    both. Compacting the source again made a second, overlapping copy holding an old
+    tombstone, and the next open let it hide the newer put of the same key."""
+    path = tmp_path / "store"
+    options: dict[str, Any] = {
+        "segment_max_bytes": MIN_SEGMENT_MAX_BYTES,
+        "compact_dead_ratio": None,
+    }
+
+    def big(i: int) -> dict[str, Any]:
+        return {"i": i, "pad": "p" * 3000}
+
+    with DataStore(path, **options) as store:
+        store.create("x", {"v": 1})
+        for i in range(11):
+            store.create(f"a{i}", big(i))  # fills segment 1
+        store.delete("x")  # segment 2: a tombstone naming segment 1
+        store.create("x", {"v": 2})  # segment 2: the live put
+        for i in range(9):
+            store.create(f"d{i}", big(i))
+        for i in range(9):
+            store.delete(f"d{i}")  # segment 2 is mostly dead: compacted first
+        for i in range(10):
+            store.create(f"b{i}", big(i))
+    with start_child(SECOND_COMPACTION, path, workdir=tmp_path) as child:
+        assert child.wait() == KILL_EXIT_CODE, child.stderr_text()
+    with DataStore(path, **options) as store:
+        assert store.read("x") == {"v": 2}
+        store.compact()
+        assert store.read("x") == {"v": 2}
+    with DataStore(path, **options) as store:
+        assert store.read("x") == {"v": 2}
