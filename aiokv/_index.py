@@ -19,6 +19,7 @@ import heapq
 from collections import defaultdict
 from typing import Final
 
+from ._clock import Clock
 from ._hint import entry_size
 from ._record import MAX_RECORD_SIZE, delete_size
 
@@ -29,26 +30,26 @@ MAX_SEGMENT_BYTES: Final = 1 << OFFSET_BITS
 
 assert MAX_RECORD_SIZE < 1 << SIZE_BITS
 
-_SEGMENT_SHIFT: Final = OFFSET_BITS + SIZE_BITS
-_OFFSET_MASK: Final = (1 << OFFSET_BITS) - 1
-_SIZE_MASK: Final = (1 << SIZE_BITS) - 1
+SEGMENT_SHIFT: Final = OFFSET_BITS + SIZE_BITS
+OFFSET_MASK: Final = (1 << OFFSET_BITS) - 1
+SIZE_MASK: Final = (1 << SIZE_BITS) - 1
 
 
 def location(segment: int, offset: int, size: int) -> int:
     """The location of a record of ``size`` bytes at ``offset`` in ``segment``."""
-    return segment << _SEGMENT_SHIFT | offset << SIZE_BITS | size
+    return segment << SEGMENT_SHIFT | offset << SIZE_BITS | size
 
 
 def segment_of(loc: int) -> int:
-    return loc >> _SEGMENT_SHIFT
+    return loc >> SEGMENT_SHIFT
 
 
 def offset_of(loc: int) -> int:
-    return loc >> SIZE_BITS & _OFFSET_MASK
+    return loc >> SIZE_BITS & OFFSET_MASK
 
 
 def size_of(loc: int) -> int:
-    return loc & _SIZE_MASK
+    return loc & SIZE_MASK
 
 
 def tombstone_size(key: bytes) -> int:
@@ -127,6 +128,16 @@ class Index:
         if loc is not None and self._deadlines:
             deadline = self._deadlines.get(key)
             if deadline is not None and now >= deadline:
+                return None
+        return loc
+
+    def locate(self, key: bytes, clock: Clock) -> int | None:
+        """:meth:`get_live` at ``clock``'s time, asked only if some key has a deadline: the
+        read path, where most stores never need the time."""
+        loc = self._locations.get(key)
+        if loc is not None and self._deadlines:
+            deadline = self._deadlines.get(key)
+            if deadline is not None and clock.time() >= deadline:
                 return None
         return loc
 

@@ -183,8 +183,8 @@ class _StaleOnce:
         self._index = index
         self.stale_answers = 0
 
-    def get_live(self, key: bytes, now: float) -> int | None:
-        loc = self._index.get_live(key, now)
+    def locate(self, key: bytes, clock: Any) -> int | None:
+        loc = self._index.locate(key, clock)
         if loc is not None and not self.stale_answers:
             self.stale_answers += 1
             return location(10**6, offset_of(loc), size_of(loc))
