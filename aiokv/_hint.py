@@ -38,11 +38,20 @@ import sys
 import zlib
 from array import array
 from collections.abc import Iterator
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 from . import _files
-from ._record import FORMAT_VERSION, KIND_DELETE, KIND_PUT, MAX_KEY_BYTES
+from ._record import (
+    FILE_HEADER_SIZE,
+    FORMAT_VERSION,
+    HEADER_SIZE,
+    KIND_DELETE,
+    KIND_PUT,
+    MAX_KEY_BYTES,
+    MAX_RECORD_SIZE,
+)
 from ._segment import TMP_SUFFIX
 
 HINT_MAGIC: Final = b"AIOKVHNT"
@@ -185,13 +194,21 @@ def check_entries(hint: Hint) -> None:
     against a hint that was written wrong, not one that was damaged. The keys themselves are
     checked as :func:`split_keys` cuts them.
     """
-    kinds, lengths = hint.columns[0], hint.columns[1]
+    kinds, lengths, offsets, sizes = hint.columns[:4]
     if kinds and not set(kinds) <= {KIND_PUT, KIND_DELETE}:
         raise BadHint("an entry of an unknown kind")
     if lengths and not 0 < min(lengths) <= max(lengths) <= MAX_KEY_BYTES:
         raise BadHint("a key length no record could have")
     if sum(lengths) + len(lengths) * len(KEY_END) != len(hint.keys):
         raise BadHint("key lengths do not add up")
+    if sizes and not HEADER_SIZE < min(sizes) <= max(sizes) <= MAX_RECORD_SIZE:
+        raise BadHint("a record size no record could have")
+    # The records described lie back to back from the file header to ``covered``: each one
+    # starts where the one before ends. Anything else would send reads (and the scan of what
+    # the hint does not cover) into the middle of a record.
+    ends = array("Q", accumulate(sizes, initial=FILE_HEADER_SIZE))
+    if ends.pop() != hint.covered or ends != array("Q", offsets):
+        raise BadHint("its entries do not lie back to back up to what it covers")
 
 
 def split_keys(hint: Hint) -> list[bytes]:
