@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import sys
 import threading
 from collections.abc import Callable
@@ -29,6 +31,7 @@ _OPEN_FLAGS = (
     | getattr(os, "O_BINARY", 0)
 )
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 
@@ -37,6 +40,31 @@ HAVE_PREAD = hasattr(os, "pread")
 
 CAN_SYNC_DIRECTORY = sys.platform != "win32"
 """Windows cannot open a directory to fsync it; NTFS journals the metadata instead."""
+
+
+class NotRegularFileError(OSError):
+    """A store file's name holds something else: a FIFO, a device, a directory, or a file far
+    larger than any the store writes there."""
+
+
+def _check_regular(fd: int, path: Path) -> None:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise NotRegularFileError(errno.EINVAL, "not a regular file", str(path))
+
+
+def _open_regular(path: Path) -> int:
+    # Looked at before it is opened, so that a FIFO is never opened at all (even without
+    # blocking, that would make a reader appear on it); checked again once open, since the
+    # name could have changed in between.
+    if not stat.S_ISREG(os.lstat(path).st_mode):
+        raise NotRegularFileError(errno.EINVAL, "not a regular file", str(path))
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK | _CLOEXEC)
+    try:
+        _check_regular(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 _KILL_SPEC = os.environ.get("AIOKV_KILL_POINT", "")
@@ -82,8 +110,17 @@ class FileSystem:
         return os.open(path, _NEW_FILE_FLAGS, FILE_MODE)
 
     def open(self, path: Path) -> int:
-        """Open an existing store file for reading and appending, refusing a symlink."""
-        return os.open(path, _OPEN_FLAGS)
+        """Open an existing store file for reading and appending, refusing a symlink and
+        anything but a regular file."""
+        if not stat.S_ISREG(os.lstat(path).st_mode):  # see _open_regular
+            raise NotRegularFileError(errno.EINVAL, "not a regular file", str(path))
+        fd = os.open(path, _OPEN_FLAGS)
+        try:
+            _check_regular(fd, path)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def write(self, fd: int, data: bytes | bytearray | memoryview) -> int:
         """One ``write`` call; it may write less than asked."""
@@ -93,15 +130,33 @@ class FileSystem:
         return os.pread(fd, length, offset)
 
     def read_head(self, path: Path, length: int) -> bytes:
-        """Up to ``length`` bytes from the start of ``path``, refusing a symlink."""
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _CLOEXEC)
+        """Up to ``length`` bytes from the start of ``path``; see :meth:`read_file`."""
+        fd = _open_regular(path)
         try:
             return os.read(fd, length)
         finally:
             os.close(fd)
 
-    def read_file(self, path: Path) -> bytes:
-        return path.read_bytes()
+    def read_file(self, path: Path, limit: int) -> bytes:
+        """All of ``path``, which must be a regular file of at most ``limit`` bytes.
+
+        Never through a symlink, and opened non-blocking: a FIFO planted at a store file's
+        name would otherwise hang the open, and a link to ``/dev/zero`` never end.
+        """
+        fd = _open_regular(path)
+        try:
+            size = os.fstat(fd).st_size
+            if size > limit:
+                raise NotRegularFileError(errno.EFBIG, f"larger than {limit} bytes", str(path))
+            data = bytearray()
+            # Read to the end, in one call when the file is as large as fstat said.
+            while chunk := os.read(fd, max(size + 1 - len(data), 1 << 16)):
+                data += chunk
+                if len(data) > limit:
+                    raise NotRegularFileError(errno.EFBIG, "grew while read", str(path))
+            return bytes(data)
+        finally:
+            os.close(fd)
 
     def size(self, fd: int) -> int:
         return os.fstat(fd).st_size

@@ -78,6 +78,9 @@ _CRC = struct.Struct("<I")
 _TARGET = struct.Struct("<I")
 TOMBSTONE_VALUE_SIZE: Final = _TARGET.size
 
+MAX_SEQ: Final = 2**64 - 1
+"""The largest sequence number a record can carry (an unsigned 64-bit field)."""
+
 MAX_KEY_BYTES: Final = 128  # 32 code points of at most 4 UTF-8 bytes each
 MAX_RECORD_SIZE: Final = HEADER_SIZE + MAX_KEY_BYTES + MAX_VALUE_BYTES
 

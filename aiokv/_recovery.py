@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import gc
 import itertools
 import logging
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from . import _files
 from ._hint import (
+    HINT_OVERHEAD,
     BadHint,
     Hint,
     HintBuilder,
@@ -39,6 +41,7 @@ from ._record import (
     HEADER_SIZE,
     KIND_DELETE,
     KIND_PUT,
+    MAX_SEQ,
     BadRecord,
     FileHeader,
     Record,
@@ -214,6 +217,13 @@ def recover(directory: Path, now: float, max_size: int) -> Recovered:
                 dropped += _scan_rest(segment, covered, rebuild, builder, segment is active)
                 rebuild.max_seq = max(rebuild.max_seq, segment.created_seq - 1)
             index = rebuild.index(now)
+        if rebuild.max_seq >= MAX_SEQ:
+            # No store makes 2**64 writes; a number this high was written wrong, and the
+            # store could not number another record.
+            raise CorruptionError(
+                f"{directory}: a record or file header carries sequence number "
+                f"{rebuild.max_seq}, the highest there is"
+            )
         _rewrite_hints(directory, lost_hints, max_size)
     except BaseException:
         for segment in segments.values():
@@ -287,8 +297,17 @@ def _load_hint(directory: Path, segment: Segment) -> tuple[Hint | None, int]:
     """
     path = directory / hint_name(segment.id)
     try:
-        data = _files.fs.read_file(path)
+        # A hint entry is at most 2 bytes longer than its record.
+        data = _files.fs.read_file(path, HINT_OVERHEAD + 2 * segment.size)
     except FileNotFoundError:
+        return None, 0
+    except OSError as exc:
+        # A symlink (refused by O_NOFOLLOW), a FIFO, a directory or an outsized file where a
+        # hint should be is not one the store wrote. Any other error is the disk's: reported.
+        if not isinstance(exc, _files.NotRegularFileError) and exc.errno != errno.ELOOP:
+            raise
+        logger.warning("aiokv: %s: ignoring the hint (%s); scanning the segment", path, exc)
+        _files.unlink(path)
         return None, 0
     try:
         hint = decode_hint(data)
@@ -357,7 +376,9 @@ def _finish_compactions(directory: Path, segments: dict[int, Segment]) -> None:
     two overlapping copies, which the rebuild cannot order, so an old tombstone in the second
     could hide a newer put in the first.
     """
-    sources = {s.source for s in segments.values() if s.kind == FILE_COMPACTED}
+    # A compacted file is numbered after its source existed, so a source numbered the same or
+    # higher is not one (a damaged header): nothing is removed on its word.
+    sources = {s.source for s in segments.values() if s.kind == FILE_COMPACTED and s.source < s.id}
     finished = sorted(sources & segments.keys())
     for segment_id in finished:
         source = segments.pop(segment_id)
