@@ -107,6 +107,13 @@ def encode_value(value: object) -> tuple[bytes, int]:
     """
     if not isinstance(value, dict):
         raise InvalidValueError(f"value must be a dict (a JSON object), not {type(value).__name__}")
+    least = _least_json_size(value)
+    if least < 0:
+        raise InvalidValueError(f"value nests deeper than {MAX_VALUE_DEPTH} levels")
+    if least > MAX_VALUE_BYTES:
+        raise ValueTooLargeError(
+            f"value is at least {least} bytes as JSON; the limit is {MAX_VALUE_BYTES} bytes"
+        )
     try:
         data = orjson.dumps(value)
     except orjson.JSONEncodeError:
@@ -119,6 +126,66 @@ def encode_value(value: object) -> tuple[bytes, int]:
     if orjson.loads(data) != value:
         return _encode_with_json(value), VALUE_JSON
     return data, VALUE_JSON64
+
+
+def _least_json_size(value: dict[Any, Any]) -> int:
+    """A lower bound of the size of ``value``'s JSON, from its strings' and containers'
+    lengths, or any number over ``MAX_VALUE_BYTES`` once the bound passes it; -1 if lists
+    and dicts nest deeper than ``MAX_VALUE_DEPTH``.
+
+    Checked before any encoder runs, so that a value of a gigabyte is refused without being
+    encoded: an encoder would build (and orjson reserves several times) its whole JSON first,
+    which can exhaust the memory of the process. The walk stops as soon as the bound passes
+    the limit, so it visits at most a few thousand objects; a container met twice (a cycle)
+    is left for the encoder to report.
+    """
+    # Most values are one flat dict: bounded in one pass over it, with no stack.
+    least = 2 * len(value) + 1
+    for key, item in value.items():
+        if type(key) is str:
+            least += len(key) + 2
+        kind = type(item)
+        if kind is str:
+            least += len(item) + 2
+        elif kind is dict or kind is list or kind is tuple or isinstance(item, _CONTAINERS):
+            return _least_nested_json_size(value)
+        else:
+            least += 1
+    return least
+
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def _least_nested_json_size(value: dict[Any, Any]) -> int:
+    """:func:`_least_json_size` of a value with containers inside."""
+    least = 0
+    seen: set[int] = set()
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            least += len(item) + 2  # at least a byte a character, and the quotes
+        elif isinstance(item, _CONTAINERS):
+            if id(item) in seen:
+                continue
+            if depth > MAX_VALUE_DEPTH:
+                return -1
+            seen.add(id(item))
+            least += 2 * len(item) + 1  # the brackets, the commas (and a dict's colons)
+            if isinstance(item, dict):
+                for key in item:
+                    if isinstance(key, str):
+                        least += len(key) + 2
+                children: Any = item.values()
+            else:
+                children = item
+            stack.extend((child, depth + 1) for child in children)
+        else:
+            least += 1
+        if least > MAX_VALUE_BYTES:
+            break
+    return least
 
 
 def _encode_with_json(value: dict[Any, Any]) -> bytes:
