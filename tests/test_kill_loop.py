@@ -26,7 +26,7 @@ from _proc import Child, start_child
 
 from aiokv import AsyncDataStore, KeyNotFoundError
 from aiokv._options import MIN_SEGMENT_MAX_BYTES
-from aiokv._record import FILE_COMPACTED, FILE_HEADER_SIZE, decode_file_header
+from aiokv._record import FILE_COMPACTED, FILE_HEADER_SIZE, BadRecord, decode_file_header
 from aiokv._segment import parse_segment_name
 
 ROUNDS = 50  # per durability mode, times the soak factor
@@ -302,7 +302,11 @@ def segment_kinds(path: Path) -> dict[int, int]:
         segment_id = parse_segment_name(file.name)
         if segment_id is not None:
             with open(file, "rb") as handle:
-                kinds[segment_id] = decode_file_header(handle.read(FILE_HEADER_SIZE)).kind
+                head = handle.read(FILE_HEADER_SIZE)
+            try:
+                kinds[segment_id] = decode_file_header(head).kind
+            except BadRecord:  # a creation the kill cut off: the next open removes it
+                continue
     return kinds
 
 
