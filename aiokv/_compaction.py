@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +47,7 @@ from ._record import (
     Record,
     tombstone_target,
 )
-from ._segment import Segment, scan
+from ._segment import ReadGate, Segment, scan
 from ._writer import Writer
 from .errors import CorruptionError, DataStoreError, StoreIOError
 
@@ -77,10 +76,10 @@ class Compactor:
         index: Index,
         segments: dict[int, Segment],
         writer: Writer,
-        files_lock: threading.Lock,
+        read_gate: ReadGate,
     ) -> None:
         self._directory = directory
-        self._files_lock = files_lock  # see AsyncDataStore.read_threadsafe
+        self._read_gate = read_gate  # see AsyncDataStore.read_threadsafe
         self._options = options
         self._index = index
         self._segments = segments
@@ -326,6 +325,7 @@ class Compactor:
                 _files.sync_directory(self._directory)  # the names themselves made durable
                 if _files.KILL_POINTS:
                     _files.kill_point("compact.dir_synced")
+                output.map()
             except BaseException:
                 output.close()
                 _files.unlink(output.path, missing_ok=True)
@@ -378,8 +378,7 @@ class Compactor:
             index.forget_segment(source.id)
 
         def remove() -> int:
-            with self._files_lock:  # no reader in another thread is inside its pread
-                source.close()
+            self._read_gate.close([source])  # once no reader in another thread is reading it
             hint_path = self._directory / hint_name(source.id)
             try:
                 hint_size = hint_path.lstat().st_size

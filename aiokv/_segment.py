@@ -6,8 +6,10 @@ Synchronous on purpose: the writer decides which thread calls these, and a read 
 
 from __future__ import annotations
 
+import mmap
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final
 
@@ -44,7 +46,19 @@ class Segment:
     ``kind`` and ``created_seq`` come from the file header (see :mod:`aiokv._record`).
     """
 
-    __slots__ = ("created_seq", "fd", "id", "kind", "path", "read", "size", "source")
+    __slots__ = (
+        "_mapped",
+        "_pread",
+        "created_seq",
+        "fd",
+        "id",
+        "kind",
+        "mapped_size",
+        "path",
+        "read",
+        "size",
+        "source",
+    )
 
     def __init__(
         self,
@@ -63,7 +77,39 @@ class Segment:
         self.kind = kind
         self.created_seq = created_seq
         self.source = source
-        self.read = _files.make_reader(fd)
+        self._pread = self.read = _files.make_reader(fd)
+        self._mapped: mmap.mmap | None = None
+        self.mapped_size = FILE_HEADER_SIZE  # the bytes read through the map
+
+    def map(self) -> None:
+        """Read the first ``size`` bytes through a memory map from now on.
+
+        Written bytes never change (the file is only appended to, and cut back only past
+        what was written successfully), so they can be mapped; a read is then a slice of the
+        map: no system call, and no release of the GIL that hands it to another thread in the
+        middle of a read (readers in several threads convoy on that). The segment being
+        appended to is mapped again as it grows (:attr:`mapped_size`); a read past the map
+        uses ``pread``. An earlier map is left to be unmapped when its last reader drops it.
+        Where mapping fails (address space, an unusual file system), ``pread`` goes on.
+        """
+        size = self.size
+        if size <= self.mapped_size:
+            return
+        try:
+            mapped = _files.fs.map(self.fd, size)
+        except (OSError, ValueError):
+            return
+        pread = self._pread
+
+        def read(offset: int, length: int) -> bytes:
+            end = offset + length
+            if end <= size:
+                return mapped[offset:end]
+            return pread(offset, length)
+
+        self._mapped = mapped
+        self.mapped_size = size
+        self.read = read
 
     @classmethod
     def create(
@@ -130,9 +176,12 @@ class Segment:
         _files.fs.fsync(self.fd)
 
     def read_all(self) -> bytes:
-        return self.read(0, _files.fs.size(self.fd))
+        # pread even when mapped: it lets go of the GIL while it copies megabytes.
+        return self._pread(0, _files.fs.size(self.fd))
 
     def close(self) -> None:
+        if self._mapped is not None:
+            self._mapped.close()
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             _files.fs.close(fd)
@@ -156,3 +205,35 @@ def scan(data: bytes, start: int = FILE_HEADER_SIZE) -> Iterator[tuple[int, Reco
             raise
         yield offset, record
         offset += record.size
+
+
+class ReadGate:
+    """Lets threads other than the store's read segment files while the store closes them.
+
+    A reader counts itself in (under ``cond``, together with its lookup of the segment) before
+    its ``pread`` and out after; :meth:`close` waits until no reader is counted in. A
+    descriptor closed under a reader could be reused by the next file opened, and the read
+    would see that file's bytes. The lock is held for the lookup and the counting only, not
+    across the ``pread``, so readers in several threads do not queue behind each other's I/O.
+    """
+
+    __slots__ = ("cond", "readers")
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.readers = 0
+
+    def leave(self) -> None:
+        with self.cond:
+            self.readers -= 1
+            if not self.readers:
+                self.cond.notify_all()
+
+    def close(self, segments: Iterable[Segment]) -> None:
+        """Close ``segments`` once no reader is inside a read (they must no longer be where
+        readers look them up)."""
+        with self.cond:
+            while self.readers:
+                self.cond.wait()
+            for segment in segments:
+                segment.close()

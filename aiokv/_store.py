@@ -15,7 +15,6 @@ import enum
 import logging
 import os
 import stat
-import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -44,7 +43,7 @@ from ._options import DEFAULT_MAX_SIZE, Durability, Options
 from ._reaper import run_reaper
 from ._record import FILE_HEADER_SIZE, KIND_DELETE, KIND_PUT, BadRecord, check_put, decode
 from ._recovery import recover
-from ._segment import Segment
+from ._segment import ReadGate, Segment
 from ._stats import StoreStats
 from ._validation import (
     VALUE_JSON64,
@@ -183,10 +182,8 @@ class AsyncDataStore:
         self._state = _State.NEW
         self._index = Index()
         self._segments: dict[int, Segment] = {}
-        # Held while a segment's file is read from another thread (read_threadsafe) and while
-        # one is closed: a descriptor closed under a reader could be reused by the next open
-        # file, and the read would see that file's bytes.
-        self._files_lock = threading.Lock()
+        # Reads from other threads (read_threadsafe) against segments being closed.
+        self._read_gate = ReadGate()
         self._lock: StoreLock | None = None
         self._writer: Writer | None = None
         self._compactor: Compactor | None = None
@@ -245,7 +242,7 @@ class AsyncDataStore:
             raise
         self._writer = writer
         compactor = Compactor(
-            self._path, self._options, self._index, self._segments, writer, self._files_lock
+            self._path, self._options, self._index, self._segments, writer, self._read_gate
         )
         writer.reclaim = compactor.reclaim
         writer.on_batch = compactor.wakeup.set
@@ -375,9 +372,7 @@ class AsyncDataStore:
                 f"{self._path}: closing: {exc}; the last writes may not be on disk"
             ) from exc
         finally:
-            with self._files_lock:
-                for segment in self._segments.values():
-                    segment.close()
+            self._read_gate.close(self._segments.values())
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
@@ -462,12 +457,14 @@ class AsyncDataStore:
         For :class:`DataStore`, whose reads would otherwise each pay a round trip to the loop
         thread. The index is only changed on the loop, one dict operation at a time, which
         the GIL makes atomic; what a reader must not meet is a segment closed under it, and
-        segments are closed only under ``_files_lock``, held here from the lookup to the end
-        of the ``pread``. A record that compaction has just moved (its segment already out of
-        ``_segments``) is looked up again: the index points at the copy by then.
+        segments are closed only through the :class:`ReadGate`, which waits for the readers
+        counted in with their lookup. A record that compaction has just moved (its segment
+        already out of ``_segments``) is looked up again: the index points at the copy by
+        then.
         """
+        gate = self._read_gate
         while True:
-            with self._files_lock:
+            with gate.cond:
                 if self._state is not _State.OPEN:
                     raise StoreClosedError(f"the store is {self._state.value}, not open")
                 key_bytes = check_key(key)
@@ -475,9 +472,14 @@ class AsyncDataStore:
                 if loc is None:
                     raise KeyNotFoundError(f"key {describe_key(key)} not found")
                 segment = self._segments.get(segment_of(loc))
-                if segment is not None:
-                    data = segment.read(offset_of(loc), size_of(loc))
-                    return self._value(key, key_bytes, segment, loc, data)
+                if segment is None:
+                    continue
+                gate.readers += 1
+            try:
+                data = segment.read(offset_of(loc), size_of(loc))
+            finally:
+                gate.leave()
+            return self._value(key, key_bytes, segment, loc, data)
 
     def _value(
         self, key: str, key_bytes: bytes, segment: Segment, loc: int, data: bytes
