@@ -11,7 +11,10 @@ task group must be entered and left in one.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import enum
+import functools
 import logging
 import os
 import stat
@@ -46,6 +49,7 @@ from ._recovery import recover
 from ._segment import ReadGate, Segment
 from ._stats import StoreStats
 from ._validation import (
+    VALUE_JSON,
     VALUE_JSON64,
     check_key,
     check_ttl,
@@ -192,6 +196,8 @@ class AsyncDataStore:
         self._closing: asyncio.Future[None] | None = None
         self._cleanup: asyncio.Future[None] | None = None  # a close after a cancelled open
         self._reads = 0
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the store runs on
+        self._waiting: set[asyncio.Task[None]] = set()  # thread writes waiting for room
 
     @property
     def path(self) -> Path:
@@ -234,6 +240,7 @@ class AsyncDataStore:
             raise
 
     async def _open(self) -> None:
+        self._loop = asyncio.get_running_loop()
         try:
             # One worker-thread call: it reads every data file, which may take a while.
             writer = await anyio.to_thread.run_sync(self._open_files)
@@ -530,6 +537,69 @@ class AsyncDataStore:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await writer.submit(Op(KIND_DELETE, key, key_bytes, b"", 0.0, future))
 
+    def write_threadsafe(
+        self, kind: int, key: str, value: Any, ttl: int | None
+    ) -> concurrent.futures.Future[None]:
+        """A create (``KIND_PUT``) or delete from a thread other than the store's loop.
+
+        For :class:`DataStore`. The arguments are checked and the value encoded here, in the
+        calling thread, with the same errors as :meth:`create` and :meth:`delete`; the op is
+        then handed to the loop with one ``call_soon_threadsafe`` (a portal round trip runs a
+        task per call and costs twice as much). The returned future resolves when the writer
+        has written or refused it. The index is read here only for the early refusals; the
+        writer decides again on the loop, as for any op.
+        """
+        if self._state is not _State.OPEN:
+            raise StoreClosedError(f"the store is {self._state.value}, not open")
+        key_bytes = check_key(key)
+        now = self._clock.time()
+        live = self._index.get_live(key_bytes, now) is not None
+        if kind == KIND_PUT:
+            seconds = check_ttl(ttl)
+            data, encoding = encode_value(value)
+            if live:
+                raise KeyExistsError(f"key {describe_key(key)} already exists")
+            expiry = now + seconds if seconds is not None else 0.0
+        else:
+            if not live:
+                raise KeyNotFoundError(f"key {describe_key(key)} not found")
+            data, encoding, expiry = b"", VALUE_JSON, 0.0
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        assert self._loop is not None
+        # Cross-thread hand-off: the callback runs on the loop thread, where the op and its
+        # asyncio future are made (neither may be touched from this thread).
+        self._loop.call_soon_threadsafe(
+            self._submit_from_thread, (kind, key, key_bytes, data, expiry, encoding), done
+        )
+        return done
+
+    def _submit_from_thread(
+        self,
+        fields: tuple[int, str, bytes, bytes, float, int],
+        done: concurrent.futures.Future[None],
+    ) -> None:
+        """On the loop: queue the op for the writer; its outcome goes to ``done``."""
+        try:
+            writer = self._open_writer()
+        except DataStoreError as exc:
+            done.set_exception(exc)
+            return
+        assert self._loop is not None
+        kind, key, key_bytes, data, expiry, encoding = fields
+        future: asyncio.Future[None] = self._loop.create_future()
+        future.add_done_callback(functools.partial(_relay, done))
+        op = Op(kind, key, key_bytes, data, expiry, future, encoding)
+        if not writer.submit_nowait(op):
+            task = asyncio.ensure_future(self._submit_when_room(writer, op))
+            self._waiting.add(task)
+            task.add_done_callback(self._waiting.discard)
+
+    @staticmethod
+    async def _submit_when_room(writer: Writer, op: Op) -> None:
+        # The outcome travels by op.future's callback; here it is only waited for.
+        with contextlib.suppress(DataStoreError):
+            await writer.submit(op)
+
     async def compact(self) -> int:
         """Reclaim the space of dead records in every sealed segment, one at a time.
 
@@ -560,3 +630,13 @@ class AsyncDataStore:
             segment_count=len(self._segments),
             last_compaction=self._compactor.last_compaction,
         )
+
+
+def _relay(done: concurrent.futures.Future[None], future: asyncio.Future[None]) -> None:
+    """Pass an op's outcome from the loop's future to the waiting thread's."""
+    if future.cancelled():
+        done.set_exception(StoreClosedError("the store was closed before this write ran"))
+    elif (error := future.exception()) is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(None)

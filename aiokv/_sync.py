@@ -24,11 +24,15 @@ from anyio.from_thread import BlockingPortal
 
 from ._clock import Clock
 from ._options import DEFAULT_MAX_SIZE, Durability
+from ._record import KIND_DELETE, KIND_PUT
 from ._stats import StoreStats
 from ._store import AsyncDataStore, StrPath
-from .errors import BlockingCallError, StoreClosedError
+from .errors import BlockingCallError, DataStoreError, StoreClosedError
 
 T = TypeVar("T")
+
+_POLL_S = 1.0
+"""How often a thread waiting for its write checks that the store's loop thread still runs."""
 
 
 def _refuse_event_loop(method: str) -> None:
@@ -160,9 +164,34 @@ class DataStore:
                 raise StoreClosedError("the store is closed") from exc
             raise
 
+    def _write(self, method: str, kind: int, key: str, value: Any, ttl: int | None) -> None:
+        _refuse_event_loop(method)
+        if self._closed:
+            raise StoreClosedError("the store is closed")
+        try:
+            done = self._store.write_threadsafe(kind, key, value, ttl)
+        except RuntimeError as exc:
+            if isinstance(exc, DataStoreError):
+                raise
+            # The loop is gone (call_soon_threadsafe on a closed loop): close() won the race.
+            raise StoreClosedError("the store is closed") from exc
+        while True:
+            try:
+                done.result(timeout=_POLL_S)
+                return
+            except concurrent.futures.TimeoutError:
+                # A hand-off the loop never ran, because close() stopped the loop first, is
+                # never answered; once the loop thread is gone, it never will be.
+                if not self._thread.is_alive() and not done.done():
+                    raise StoreClosedError("the store was closed before this write ran") from None
+
     def create(self, key: str, value: dict[str, Any], ttl: int | None = None) -> None:
-        """Store ``value`` under ``key``; see :meth:`AsyncDataStore.create`."""
-        self._call("create", self._store.create, key, value, ttl)
+        """Store ``value`` under ``key``; see :meth:`AsyncDataStore.create`.
+
+        The arguments are checked and the value encoded in the calling thread; only the
+        write itself is handed to the store's loop thread.
+        """
+        self._write("create", KIND_PUT, key, value, ttl)
 
     def read(self, key: str) -> dict[str, Any]:
         """Return a fresh copy of the value under ``key``; see :meth:`AsyncDataStore.read`.
@@ -177,7 +206,7 @@ class DataStore:
 
     def delete(self, key: str) -> None:
         """Delete ``key``; see :meth:`AsyncDataStore.delete`."""
-        self._call("delete", self._store.delete, key)
+        self._write("delete", KIND_DELETE, key, None, None)
 
     def compact(self) -> int:
         """Reclaim the space of dead records; see :meth:`AsyncDataStore.compact`."""

@@ -195,6 +195,20 @@ class Writer:
                 op.future.exception()  # retrieved, so asyncio does not log it as unhandled
             raise
 
+    def submit_nowait(self, op: Op) -> bool:
+        """Queue ``op`` without waiting; False if the queue is full (the caller then waits
+        for room with :meth:`submit`). Its outcome arrives on ``op.future``."""
+        if self.failure is not None:
+            op.future.set_exception(StoreIOError(str(self.failure)))
+        elif self._finished:
+            op.future.set_exception(StoreClosedError("the store was closed before this write ran"))
+        else:
+            try:
+                self._queue.put_nowait(op)
+            except asyncio.QueueFull:
+                return False
+        return True
+
     def stop(self) -> None:
         """Ask the writer to finish what is queued and return. Never blocks."""
         self._stop_requested = True

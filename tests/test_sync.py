@@ -23,6 +23,7 @@ from aiokv import (
     StoreClosedError,
     StoreLockedError,
 )
+from aiokv._writer import Writer
 
 
 def exists(path: Path) -> bool:
@@ -374,3 +375,21 @@ def test_manual_clock_ttl(store_path: Path) -> None:
         assert store.read("k") == {"a": 3}
         clock.advance(10**9)
         assert store.read("forever") == {"a": 2}
+
+
+def test_writes_wait_for_queue_room_when_the_queue_is_full(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write handed over from a thread finds the writer's queue full: it waits for room in
+    a task of its own, and its caller still gets its outcome."""
+    monkeypatch.setattr(Writer, "submit_nowait", lambda self, op: False)
+    with DataStore(store_path) as store:
+        store.create("k", {"v": 1})
+        with pytest.raises(KeyExistsError):
+            store.create("k", {"v": 2})  # refused by the early check in the calling thread
+        store.delete("k")
+        with pytest.raises(KeyNotFoundError):
+            store.read("k")
+        results = run_threads(8, lambda i: store.create(f"t{i}", {"i": i}))
+        assert results == [("ok", None)] * 8
+        assert [store.read(f"t{i}") for i in range(8)] == [{"i": i} for i in range(8)]
