@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,9 @@ from ._writer import Writer
 from .errors import CorruptionError, DataStoreError, StoreIOError
 
 logger = logging.getLogger("aiokv")
+
+WRITE_CHUNK_BYTES = 1 << 20
+"""About how much of a compaction's output goes to the file per write call."""
 
 RECORDS_PER_YIELD = 1000
 """Records examined on the event loop before other tasks get a turn (well under 1 ms)."""
@@ -299,12 +303,14 @@ class Compactor:
                 self._directory, output_id, created_seq, FILE_COMPACTED, source.id
             )
             try:
-                # Written run by run: each os.write lets go of the GIL, where joining the
-                # pieces into one buffer first would hold it (and stall the event loop) for
-                # the whole copy.
+                # Written in pieces of about WRITE_CHUNK_BYTES: joining the whole copy first
+                # would hold the GIL (and stall the event loop) for as long as it takes,
+                # while a write per kept run makes thousands of system calls, after each of
+                # which this thread must win the GIL back from a busy event loop (up to the
+                # interpreter's 5 ms switch interval each).
                 view = memoryview(data)
-                for start, end in _runs(keep):
-                    output.append(view[start:end])
+                for piece in _pieces(view, _runs(keep), WRITE_CHUNK_BYTES):
+                    output.append(piece)
                 if _files.KILL_POINTS:
                     _files.kill_point("compact.written")
                 output.sync()  # complete on disk before it has a name the store reads
@@ -325,7 +331,6 @@ class Compactor:
                 _files.sync_directory(self._directory)  # the names themselves made durable
                 if _files.KILL_POINTS:
                     _files.kill_point("compact.dir_synced")
-                output.map()
             except BaseException:
                 output.close()
                 _files.unlink(output.path, missing_ok=True)
@@ -400,6 +405,28 @@ class Compactor:
         self._last_removed = removed
         self._removed += 1
         self._stuck.pop(source.id, None)
+
+
+def _pieces(
+    view: memoryview, runs: list[tuple[int, int]], chunk: int
+) -> Iterator[memoryview | bytes]:
+    """The bytes of ``runs`` of ``view``, in order, as pieces of about ``chunk`` bytes."""
+    parts: list[memoryview] = []
+    size = 0
+    for start, end in runs:
+        if end - start >= chunk:  # a long run goes out as it is, after what was gathered
+            if parts:
+                yield b"".join(parts)
+                parts, size = [], 0
+            yield view[start:end]
+            continue
+        parts.append(view[start:end])
+        size += end - start
+        if size >= chunk:
+            yield b"".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield b"".join(parts)
 
 
 def _runs(keep: list[_Keep]) -> list[tuple[int, int]]:

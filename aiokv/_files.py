@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import mmap
 import os
 import stat
 import sys
@@ -158,10 +157,6 @@ class FileSystem:
             return bytes(data)
         finally:
             os.close(fd)
-
-    def map(self, fd: int, length: int) -> mmap.mmap:
-        """A read-only memory map of the first ``length`` bytes of ``fd``."""
-        return mmap.mmap(fd, length, access=mmap.ACCESS_READ)
 
     def size(self, fd: int) -> int:
         return os.fstat(fd).st_size

@@ -59,10 +59,6 @@ BATCH_MAX_OPS: Final = 1024
 """The most operations in one batch, which bounds how long the loop spends planning it."""
 
 
-REMAP_BYTES: Final = 1 << 20
-"""How far the active segment grows past its memory map before it is mapped again."""
-
-
 @dataclass(slots=True)
 class Op:
     """One queued create or delete, and the future its caller awaits."""
@@ -332,15 +328,11 @@ class Writer:
                 # the write after it failed: its file exists and its number is taken.
                 if self._new_segment is not None:
                     self._segments[self._new_segment.id] = self._new_segment
-                    sealed = self.active
                     self.active, self._new_segment = self._new_segment, None
-                    sealed.map()
                     self._made_dead = True  # a newly sealed segment may hold dead records
                     self.active_hint = HintBuilder()
                     self.active_hint_file = 0
             self._apply(accepted)
-            if self.active.size - self.active.mapped_size >= REMAP_BYTES:
-                self.active.map()
         return refused, no_room
 
     @property

@@ -923,3 +923,19 @@ def test_data_store_compact_and_stats(store_path: Path) -> None:
         for key, value in live.items():
             assert store.read(key) == value
     assert_fully_compacted(store_path, live)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1000])
+def test_output_pieces_hold_exactly_the_kept_runs(chunk: int) -> None:
+    """Compaction writes its output in pieces of about a chunk: together they are the kept
+    runs, in order, and no piece of gathered runs is much larger than the chunk."""
+    from aiokv._compaction import _pieces
+
+    data = bytes(range(256)) * 8
+    runs = [(0, 3), (10, 10 + 100), (200, 205), (300, 1300), (1400, 1401), (2000, 2048)]
+    pieces = [bytes(piece) for piece in _pieces(memoryview(data), runs, chunk)]
+    assert b"".join(pieces) == b"".join(data[start:end] for start, end in runs)
+    longest_run = max(end - start for start, end in runs)
+    assert all(len(piece) < chunk + longest_run for piece in pieces)
+    if chunk >= 64:
+        assert len(pieces) < len(runs)  # small runs were gathered
