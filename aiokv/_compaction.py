@@ -34,9 +34,8 @@ from pathlib import Path
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 
-from . import _files
+from . import _files, _threads
 from ._hint import HintBuilder, hint_name, write_hint
 from ._index import Index, location
 from ._options import Options
@@ -221,8 +220,8 @@ class Compactor:
                 return None
             if source.id not in self._segments or source is self._writer.active:
                 return 0
-            data = await anyio.to_thread.run_sync(source.read_all)
-            records = await anyio.to_thread.run_sync(_list_records, source, data)
+            data = await _threads.run(source.read_all)
+            records = await _threads.run(_list_records, source, data)
             keep, unindex = await self._choose(source, data, records)
             kept_bytes = sum(item.record.size for item in keep)
             if kept_bytes == len(data) - FILE_HEADER_SIZE:
@@ -331,6 +330,7 @@ class Compactor:
                 _files.sync_directory(self._directory)  # the names themselves made durable
                 if _files.KILL_POINTS:
                     _files.kill_point("compact.dir_synced")
+                output.map()
             except BaseException:
                 output.close()
                 _files.unlink(output.path, missing_ok=True)
@@ -342,7 +342,7 @@ class Compactor:
         writer.disk_bytes += size
         writer.compaction_bytes = size
         try:
-            return await anyio.to_thread.run_sync(write)
+            return await _threads.run(write)
         except BaseException:
             writer.disk_bytes -= size
             raise
@@ -400,7 +400,7 @@ class Compactor:
             _files.sync_directory(self._directory)
             return source.size + hint_size
 
-        removed = await anyio.to_thread.run_sync(remove)
+        removed = await _threads.run(remove)
         self._writer.disk_bytes -= removed
         self._last_removed = removed
         self._removed += 1

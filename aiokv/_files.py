@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import mmap
 import os
 import stat
 import sys
@@ -157,6 +158,10 @@ class FileSystem:
             return bytes(data)
         finally:
             os.close(fd)
+
+    def map(self, fd: int, length: int) -> mmap.mmap:
+        """A read-only memory map of the first ``length`` bytes of ``fd``."""
+        return mmap.mmap(fd, length, access=mmap.ACCESS_READ)
 
     def size(self, fd: int) -> int:
         return os.fstat(fd).st_size

@@ -225,6 +225,8 @@ def recover(directory: Path, now: float, max_size: int) -> Recovered:
                 f"{rebuild.max_seq}, the highest there is"
             )
         _rewrite_hints(directory, lost_hints, max_size)
+        for segment in segments.values():
+            segment.map()
     except BaseException:
         for segment in segments.values():
             segment.close()

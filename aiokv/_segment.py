@@ -6,6 +6,7 @@ Synchronous on purpose: the writer decides which thread calls these, and a read 
 
 from __future__ import annotations
 
+import mmap
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -45,7 +46,19 @@ class Segment:
     ``kind`` and ``created_seq`` come from the file header (see :mod:`aiokv._record`).
     """
 
-    __slots__ = ("created_seq", "fd", "id", "kind", "path", "read", "size", "source")
+    __slots__ = (
+        "_mapped",
+        "created_seq",
+        "fd",
+        "id",
+        "kind",
+        "mapped_size",
+        "path",
+        "pread",
+        "read",
+        "size",
+        "source",
+    )
 
     def __init__(
         self,
@@ -64,7 +77,39 @@ class Segment:
         self.kind = kind
         self.created_seq = created_seq
         self.source = source
-        self.read = _files.make_reader(fd)
+        self.pread = self.read = _files.make_reader(fd)
+        self._mapped: mmap.mmap | None = None
+        self.mapped_size = FILE_HEADER_SIZE  # the bytes read through the map
+
+    def map(self) -> None:
+        """Read the first ``size`` bytes through a memory map from now on.
+
+        Written bytes never change (the file is only appended to, and cut back only past
+        what was written successfully), so they can be mapped; a read is then a slice of the
+        map: no system call, and no release of the GIL that hands it to another thread in the
+        middle of a read (readers in several threads convoy on that). The segment being
+        appended to is mapped again as it grows (:attr:`mapped_size`); a read past the map
+        uses ``pread``. An earlier map is left to be unmapped when its last reader drops it.
+        Where mapping fails (address space, an unusual file system), ``pread`` goes on.
+        """
+        size = self.size
+        if size <= self.mapped_size:
+            return
+        try:
+            mapped = _files.fs.map(self.fd, size)
+        except (OSError, ValueError):
+            return
+        pread = self.pread
+
+        def read(offset: int, length: int) -> bytes:
+            end = offset + length
+            if end <= size:
+                return mapped[offset:end]
+            return pread(offset, length)
+
+        self._mapped = mapped
+        self.mapped_size = size
+        self.read = read
 
     @classmethod
     def create(
@@ -131,9 +176,12 @@ class Segment:
         _files.fs.fsync(self.fd)
 
     def read_all(self) -> bytes:
-        return self.read(0, _files.fs.size(self.fd))
+        # pread even when mapped: it lets go of the GIL while it copies megabytes.
+        return self.pread(0, _files.fs.size(self.fd))
 
     def close(self) -> None:
+        if self._mapped is not None:
+            self._mapped.close()
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             _files.fs.close(fd)

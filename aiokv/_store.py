@@ -23,11 +23,10 @@ from types import TracebackType
 from typing import Any
 
 import anyio
-import anyio.to_thread
 import orjson
 import platformdirs
 
-from . import _files
+from . import _files, _threads
 from ._clock import Clock, SystemClock
 from ._compaction import Compactor
 from ._hint import HintBuilder
@@ -243,7 +242,7 @@ class AsyncDataStore:
         self._loop = asyncio.get_running_loop()
         try:
             # One worker-thread call: it reads every data file, which may take a while.
-            writer = await anyio.to_thread.run_sync(self._open_files)
+            writer = await _threads.run(self._open_files)
         except BaseException:
             self._state = _State.NEW
             raise
@@ -368,7 +367,7 @@ class AsyncDataStore:
             if not runner.cancelled():
                 runner.exception()  # logged by the runner; the files are closed all the same
         finally:
-            await anyio.to_thread.run_sync(self._close_files, writer)
+            await _threads.run(self._close_files, writer)
             self._state = _State.CLOSED
 
     def _close_files(self, writer: Writer) -> None:
@@ -447,7 +446,11 @@ class AsyncDataStore:
         if loc is None:
             raise KeyNotFoundError(f"key {describe_key(key)} not found")
         segment = self._segments[loc >> SEGMENT_SHIFT]
-        data = segment.read(loc >> SIZE_BITS & OFFSET_MASK, loc & SIZE_MASK)
+        # Through the segment's memory map, unless a worker thread of the store is busy: the
+        # loop would then hold the GIL nearly all the time, and pread lets go of it for the
+        # worker (see aiokv._threads).
+        read = segment.pread if _threads.in_flight.busy else segment.read
+        data = read(loc >> SIZE_BITS & OFFSET_MASK, loc & SIZE_MASK)
         checked = check_put(data, key_bytes)
         if checked is not None and checked[1] == 0.0 and checked[2] == VALUE_JSON64:
             try:

@@ -23,9 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import anyio.to_thread
-
-from . import _files
+from . import _files, _threads
 from ._hint import HINT_OVERHEAD, HintBuilder, entry_size, write_hint
 from ._index import Index, location, segment_of, tombstone_size
 from ._options import Options
@@ -57,6 +55,10 @@ QUEUE_MAX_OPS: Final = 4096
 
 BATCH_MAX_OPS: Final = 1024
 """The most operations in one batch, which bounds how long the loop spends planning it."""
+
+
+REMAP_BYTES: Final = 1 << 20
+"""How far the active segment grows past its memory map before it is mapped again."""
 
 
 @dataclass(slots=True)
@@ -316,7 +318,7 @@ class Writer:
         if accepted:
             try:
                 if roll or len(data) > INLINE_WRITE_MAX_BYTES or self._fsync_each_batch:
-                    await anyio.to_thread.run_sync(self._write, data, roll)
+                    await _threads.run(self._write, data, roll)
                 else:
                     self._write(data, roll)
             except DataStoreError as exc:
@@ -328,11 +330,15 @@ class Writer:
                 # the write after it failed: its file exists and its number is taken.
                 if self._new_segment is not None:
                     self._segments[self._new_segment.id] = self._new_segment
+                    sealed = self.active
                     self.active, self._new_segment = self._new_segment, None
+                    sealed.map()
                     self._made_dead = True  # a newly sealed segment may hold dead records
                     self.active_hint = HintBuilder()
                     self.active_hint_file = 0
             self._apply(accepted)
+            if self.active.size - self.active.mapped_size >= REMAP_BYTES:
+                self.active.map()
         return refused, no_room
 
     @property
