@@ -219,4 +219,5 @@ async def test_every_operation_failing_keeps_acknowledged_data(
     for fail_at in range(1, total + 1):
         fs = await run_with_fault(tmp_path, faulty, fail_at, error, persistent, durability)
         injected += fs.injected
+    print(f"\n{total} file operations failed in turn, {injected} faults injected")
     assert injected >= total

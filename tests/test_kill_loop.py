@@ -340,6 +340,10 @@ async def test_random_kills_lose_no_acknowledged_operation(
         if round_number == rounds - 1 or rng.random() < 0.75:
             seen, live_keys = await look(path)
             model.resolve(seen, live_keys, "the parent's reopen")
+    print(
+        f"\n{rounds} rounds ({durability}): {model.acked} acknowledged operations, "
+        f"{model.in_flight_kills} kills with one in flight, up to {most_segments} segments"
+    )
     # The loop did what it is for: many acknowledged operations, roll-overs and compaction.
     assert model.acked >= rounds * 5, model.acked
     assert most_segments >= 5, f"only {most_segments} segments were made"
