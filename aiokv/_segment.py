@@ -47,11 +47,11 @@ class Segment:
     """
 
     __slots__ = (
-        "_mapped",
         "created_seq",
         "fd",
         "id",
         "kind",
+        "mapped",
         "mapped_size",
         "path",
         "pread",
@@ -78,7 +78,10 @@ class Segment:
         self.created_seq = created_seq
         self.source = source
         self.pread = self.read = _files.make_reader(fd)
-        self._mapped: mmap.mmap | None = None
+        # The newest map, for readers in other threads (see AsyncDataStore.read_threadsafe).
+        # Never closed explicitly: a reader may hold it, and it is unmapped when the last
+        # reference goes. A closed descriptor does not affect a map made from it.
+        self.mapped: mmap.mmap | None = None
         self.mapped_size = FILE_HEADER_SIZE  # the bytes read through the map
 
     def map(self) -> None:
@@ -89,7 +92,7 @@ class Segment:
         map: no system call, and no release of the GIL that hands it to another thread in the
         middle of a read (readers in several threads convoy on that). The segment being
         appended to is mapped again as it grows (:attr:`mapped_size`); a read past the map
-        uses ``pread``. An earlier map is left to be unmapped when its last reader drops it.
+        uses ``pread``. An earlier map is unmapped when its last reader drops it.
         Where mapping fails (address space, an unusual file system), ``pread`` goes on.
         """
         size = self.size
@@ -107,7 +110,7 @@ class Segment:
                 return mapped[offset:end]
             return pread(offset, length)
 
-        self._mapped = mapped
+        self.mapped = mapped
         self.mapped_size = size
         self.read = read
 
@@ -180,8 +183,11 @@ class Segment:
         return self.pread(0, _files.fs.size(self.fd))
 
     def close(self) -> None:
-        if self._mapped is not None:
-            self._mapped.close()
+        # The map is let go, not closed: a reader in another thread may be slicing it now,
+        # and it stays valid until that reader drops it (a POSIX file can be removed while
+        # mapped; its blocks are freed once the last map of it goes).
+        self.mapped = None
+        self.read = self.pread
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             _files.fs.close(fd)

@@ -466,29 +466,52 @@ class AsyncDataStore:
 
         For :class:`DataStore`, whose reads would otherwise each pay a round trip to the loop
         thread. The index is only changed on the loop, one dict operation at a time, which
-        the GIL makes atomic; what a reader must not meet is a segment closed under it, and
-        segments are closed only through the :class:`ReadGate`, which waits for the readers
-        counted in with their lookup. A record that compaction has just moved (its segment
-        already out of ``_segments``) is looked up again: the index points at the copy by
-        then.
+        the GIL makes atomic. A record inside its segment's memory map is sliced from the map
+        with no lock at all: a map stays valid for as long as the reader holds it, even once
+        the store has let go of the segment. Otherwise (the newest part of the segment being
+        appended to, or a segment that could not be mapped) the read is a ``pread``, and a
+        descriptor closed under it could be reused by the next file opened: the reader counts
+        itself in through the :class:`ReadGate`, which closing waits for. A record that
+        compaction has just moved (its segment already out of ``_segments``) is looked up
+        again: the index points at the copy by then.
         """
-        gate = self._read_gate
+        if self._state is not _State.OPEN:
+            raise StoreClosedError(f"the store is {self._state.value}, not open")
+        key_bytes = check_key(key)
         while True:
-            with gate.cond:
+            loc = self._index.locate(key_bytes, self._clock)
+            if loc is None:
+                raise KeyNotFoundError(f"key {describe_key(key)} not found")
+            segment_id, offset, size = segment_of(loc), offset_of(loc), size_of(loc)
+            segment = self._segments.get(segment_id)
+            if segment is None:
                 if self._state is not _State.OPEN:
                     raise StoreClosedError(f"the store is {self._state.value}, not open")
-                key_bytes = check_key(key)
-                loc = self._index.locate(key_bytes, self._clock)
-                if loc is None:
-                    raise KeyNotFoundError(f"key {describe_key(key)} not found")
-                segment = self._segments.get(segment_of(loc))
-                if segment is None:
-                    continue
-                gate.readers += 1
-            try:
-                data = segment.read(offset_of(loc), size_of(loc))
-            finally:
-                gate.leave()
+                continue  # moved by compaction: the index points at the copy now
+            mapped = segment.mapped  # taken once: the map and its length belong together
+            if mapped is not None and offset + size <= len(mapped):
+                data = mapped[offset : offset + size]
+                # The common case decoded here, as in read(); _value has the rest.
+                checked = check_put(data, key_bytes)
+                if checked is not None and checked[1] == 0.0 and checked[2] == VALUE_JSON64:
+                    try:
+                        value: dict[str, Any] = orjson.loads(memoryview(data)[checked[0] :])
+                    except ValueError:
+                        pass
+                    else:
+                        return value
+            else:
+                gate = self._read_gate
+                with gate.cond:
+                    if self._state is not _State.OPEN:
+                        raise StoreClosedError(f"the store is {self._state.value}, not open")
+                    if self._segments.get(segment_id) is not segment:
+                        continue  # closed or moved since the lookup: look again
+                    gate.readers += 1
+                try:
+                    data = segment.pread(offset, size)
+                finally:
+                    gate.leave()
             return self._value(key, key_bytes, segment, loc, data)
 
     def _value(
