@@ -4,16 +4,25 @@ collector to warn about (pytest turns any ResourceWarning into an error here).""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import os
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aiokv import AsyncDataStore, DataStore, DataStoreError, StoreFullError, _files
+from aiokv import (
+    AsyncDataStore,
+    DataStore,
+    DataStoreError,
+    KeyNotFoundError,
+    StoreFullError,
+    _files,
+)
 from aiokv._files import FileSystem
 from aiokv._options import MIN_SEGMENT_MAX_BYTES
 
@@ -93,8 +102,12 @@ async def test_roll_overs_with_faults_leak_nothing(store_path: Path, soak: int) 
     real = _files.fs
     _files.fs = flaky
     failures = reopens = i = 0
+    kept: deque[str] = deque()  # a third of the keys live on for a while, then go
+    stalled = 0  # opens in a row that rolled no segment over
     try:
         while flaky.segments < ROLLS * soak:
+            # The loop ends only by rolling over; a store that stopped doing so would spin.
+            before = flaky.segments
             store = AsyncDataStore(
                 store_path,
                 segment_max_bytes=MIN_SEGMENT_MAX_BYTES,
@@ -115,6 +128,12 @@ async def test_roll_overs_with_faults_leak_nothing(store_path: Path, soak: int) 
                         await store.create(f"k{i}", {"pad": "x" * 4000})
                         if i % 3:
                             await store.delete(f"k{i}")
+                        else:
+                            kept.append(f"k{i}")
+                        while len(kept) > 20:  # a failed delete is tried again later
+                            with contextlib.suppress(KeyNotFoundError):  # it did happen
+                                await store.delete(kept[0])
+                            kept.popleft()
                     except StoreFullError:
                         failures += 1
                     except DataStoreError:
@@ -125,9 +144,12 @@ async def test_roll_overs_with_faults_leak_nothing(store_path: Path, soak: int) 
                     await store.close()
                 except DataStoreError:
                     failures += 1
+            stalled = stalled + 1 if flaky.segments == before else 0
+            assert stalled < 50, f"no roll-over in 50 opens, at {flaky.segments} segments"
     finally:
         _files.fs = real
     gc.collect()
+    print(f"\n{flaky.segments} roll-overs, {reopens} opens, {failures} injected failures met")
     assert open_fds() == fds
     assert failures > 10
     assert reopens > 1
