@@ -53,13 +53,16 @@ def _check_regular(fd: int, path: Path) -> None:
         raise NotRegularFileError(errno.EINVAL, "not a regular file", str(path))
 
 
-def _open_regular(path: Path) -> int:
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK | _CLOEXEC
+
+
+def _open_regular(path: Path, flags: int = _READ_FLAGS) -> int:
     # Looked at before it is opened, so that a FIFO is never opened at all (even without
     # blocking, that would make a reader appear on it); checked again once open, since the
     # name could have changed in between.
     if not stat.S_ISREG(os.lstat(path).st_mode):
         raise NotRegularFileError(errno.EINVAL, "not a regular file", str(path))
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK | _CLOEXEC)
+    fd = os.open(path, flags)
     try:
         _check_regular(fd, path)
     except BaseException:
@@ -113,15 +116,7 @@ class FileSystem:
     def open(self, path: Path) -> int:
         """Open an existing store file for reading and appending, refusing a symlink and
         anything but a regular file."""
-        if not stat.S_ISREG(os.lstat(path).st_mode):  # see _open_regular
-            raise NotRegularFileError(errno.EINVAL, "not a regular file", str(path))
-        fd = os.open(path, _OPEN_FLAGS)
-        try:
-            _check_regular(fd, path)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        return _open_regular(path, _OPEN_FLAGS)
 
     def write(self, fd: int, data: bytes | bytearray | memoryview) -> int:
         """One ``write`` call; it may write less than asked."""
