@@ -1,0 +1,1156 @@
+/*
+ * aiokv._ckeydir: the key directory as a compact hash table.
+ *
+ * The behaviour is that of PyKeyDir in aiokv/_keydir.py, which is the specification; this
+ * type only stores the same mapping (a key's keyed 48-bit hash -> a location) in about 24
+ * bytes per key instead of a dict's ~200.
+ *
+ * Layout
+ * ------
+ * entries: a dense array of 16-byte Entry records, kept packed: removing an entry moves the
+ *     last one into its place, so entries[0 .. used) are exactly the live keys and no pass
+ *     is ever needed to compact them. The array grows geometrically with realloc; pages of a
+ *     large realloc that are not written yet are not resident.
+ * slots: an open-addressing index of uint32 slots, a power of two long, probed linearly from
+ *     the stored hash. A slot is 0 (empty), 1 (deleted), or (tag << idx_bits | entry + 2).
+ *     The tag is the top bits of the hash that the slot count leaves spare, so a probe
+ *     passes most other keys' slots without reading their entries (a cache miss each).
+ *     Empty plus deleted slots never fall below a third, so a probe always ends; a rebuild
+ *     (to grow, to shrink, or to drop deleted slots) re-indexes the entries from their
+ *     stored hashes, without the keys.
+ *
+ * A location is segment << 48 | offset << 16 | size with segment and offset below 2**32 and
+ * size below 2**16: any integer in [0, 2**80). It is stored split as
+ * hash_size = hash << 16 | size and seg_off = segment << 32 | offset.
+ *
+ * Threads: every method runs with the GIL held from start to end and never calls back into
+ * Python code, nor creates a Python object, between its first change to the table and its
+ * last, so a reader in another thread sees each change whole. Python results are built
+ * before the change (put's and pop's old location) or after it (load's tuple).
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define HASH_BITS 48
+#define KIND_PUT 1
+#define KIND_DELETE 2
+#define KEY_END 0xFF
+
+#define SLOT_EMPTY 0u
+#define SLOT_DELETED 1u
+#define MIN_SLOTS ((size_t)8)
+/* With 2**31 slots a slot's index part takes all 32 bits (no tag); a larger index would not
+   fit in a uint32 slot. Two thirds of that, about 1.4e9 keys, is the most a directory holds. */
+#define MAX_SLOTS ((size_t)1 << 31)
+#define MAX_ENTRIES (MAX_SLOTS / 3 * 2)
+
+typedef struct {
+    uint64_t hash_size; /* hash << 16 | size */
+    uint64_t seg_off;   /* segment << 32 | offset */
+} Entry;
+
+typedef struct {
+    PyObject_HEAD
+    uint64_t k0, k1;     /* SipHash key: the seed as two little-endian words */
+    uint64_t hash_mask;  /* (1 << hash_bits) - 1 */
+    Entry *entries;
+    size_t used;         /* live entries, == len() */
+    size_t alloc;        /* entries allocated */
+    uint32_t *slots;
+    size_t slot_mask;    /* number of slots - 1 */
+    size_t fill;         /* slots not empty: live plus deleted */
+    unsigned idx_bits;   /* low bits of a slot that hold entry + 2 */
+    uint32_t idx_mask;
+} KeyDirObject;
+
+/* ---------------------------------------------------------------- SipHash-1-3 */
+
+static inline uint64_t
+load_le64(const unsigned char *p)
+{
+#if PY_LITTLE_ENDIAN
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+#else
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+           (uint64_t)p[7] << 56;
+#endif
+}
+
+#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+#define SIPROUND                                                                           \
+    do {                                                                                   \
+        v0 += v1;                                                                          \
+        v1 = ROTL64(v1, 13);                                                               \
+        v1 ^= v0;                                                                          \
+        v0 = ROTL64(v0, 32);                                                               \
+        v2 += v3;                                                                          \
+        v3 = ROTL64(v3, 16);                                                               \
+        v3 ^= v2;                                                                          \
+        v0 += v3;                                                                          \
+        v3 = ROTL64(v3, 21);                                                               \
+        v3 ^= v0;                                                                          \
+        v2 += v1;                                                                          \
+        v1 = ROTL64(v1, 17);                                                               \
+        v1 ^= v2;                                                                          \
+        v2 = ROTL64(v2, 32);                                                               \
+    } while (0)
+
+/* One compression round per 8-byte word, three finalisation rounds: the variant CPython
+   uses for str and bytes since 3.11, ample for a table whose keys come from clients, and
+   nearly twice as fast as SipHash-2-4 on short keys. */
+static uint64_t
+siphash13(uint64_t k0, uint64_t k1, const unsigned char *p, size_t n)
+{
+    uint64_t v0 = k0 ^ 0x736f6d6570736575ULL;
+    uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
+    uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
+    uint64_t v3 = k1 ^ 0x7465646279746573ULL;
+    const unsigned char *end = p + (n & ~(size_t)7);
+    uint64_t m;
+    size_t i;
+
+    for (; p != end; p += 8) {
+        m = load_le64(p);
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
+    }
+    /* The last word: the remaining bytes, and the length's low byte on top. */
+    m = (uint64_t)n << 56;
+    for (i = 0; i < (n & 7); i++) {
+        m |= (uint64_t)p[i] << (8 * i);
+    }
+    v3 ^= m;
+    SIPROUND;
+    v0 ^= m;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static inline uint64_t
+kd_hash_bytes(const KeyDirObject *kd, const char *p, size_t n)
+{
+    return siphash13(kd->k0, kd->k1, (const unsigned char *)p, n) & kd->hash_mask;
+}
+
+/* The hash of a key object, or -1 (with TypeError set) if it is not exactly bytes (as in
+   PyKeyDir: a subclass could compare equal to keys it does not hash like). A valid hash is
+   below 2**48, so -1 cannot be one. */
+static inline int64_t
+kd_hash_key(const KeyDirObject *kd, PyObject *key)
+{
+    if (!PyBytes_CheckExact(key)) {
+        PyErr_Format(PyExc_TypeError, "a key is bytes, not %.200s", Py_TYPE(key)->tp_name);
+        return -1;
+    }
+    return (int64_t)kd_hash_bytes(kd, PyBytes_AS_STRING(key), (size_t)PyBytes_GET_SIZE(key));
+}
+
+/* ---------------------------------------------------------------- locations */
+
+static inline void
+entry_set(Entry *e, uint64_t h, uint64_t lo, uint64_t hi)
+{
+    /* lo and hi are the location's low 64 bits and the rest (below 2**16). */
+    uint64_t size = lo & 0xFFFF;
+    uint64_t offset = (lo >> 16) & 0xFFFFFFFFu;
+    uint64_t segment = lo >> 48 | hi << 16;
+    e->hash_size = h << 16 | size;
+    e->seg_off = segment << 32 | offset;
+}
+
+static inline uint64_t
+entry_hash(const Entry *e)
+{
+    return e->hash_size >> 16;
+}
+
+/* The location of an entry as a Python int. */
+static PyObject *
+location_to_int(const Entry *e)
+{
+    uint64_t segment = e->seg_off >> 32;
+    uint64_t lo = segment << 48 | (e->seg_off & 0xFFFFFFFFu) << 16 | (e->hash_size & 0xFFFF);
+    uint64_t hi = segment >> 16;
+    PyObject *high, *shift, *shifted, *low, *result;
+
+    if (hi == 0) {
+        return PyLong_FromUnsignedLongLong(lo);
+    }
+    /* Segments from 65536 up: the location is wider than 64 bits. All operands are exact
+       ints, so no Python code runs. */
+    high = PyLong_FromUnsignedLongLong(hi);
+    if (high == NULL) {
+        return NULL;
+    }
+    shift = PyLong_FromLong(64);
+    if (shift == NULL) {
+        Py_DECREF(high);
+        return NULL;
+    }
+    shifted = PyNumber_Lshift(high, shift);
+    Py_DECREF(high);
+    Py_DECREF(shift);
+    if (shifted == NULL) {
+        return NULL;
+    }
+    low = PyLong_FromUnsignedLongLong(lo);
+    if (low == NULL) {
+        Py_DECREF(shifted);
+        return NULL;
+    }
+    result = PyNumber_Or(shifted, low);
+    Py_DECREF(shifted);
+    Py_DECREF(low);
+    return result;
+}
+
+static int
+bad_location(PyObject *obj)
+{
+    PyErr_Format(PyExc_ValueError, "not a location: %S", obj);
+    return -1;
+}
+
+/* Split an int in [0, 2**80) into its low 64 bits and the rest; ValueError outside that
+   range, TypeError for a non-int. Touches nothing but the object, so callers run it before
+   they change the table. */
+static int
+location_from_int(PyObject *obj, uint64_t *lo, uint64_t *hi)
+{
+    int overflow;
+    long long small;
+    PyObject *shift, *high;
+    unsigned long long top;
+
+    if (!PyLong_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "location must be int, not %.200s", Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    small = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (overflow == 0) {
+        if (small == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (small < 0) {
+            return bad_location(obj);
+        }
+        *lo = (uint64_t)small;
+        *hi = 0;
+        return 0;
+    }
+    if (overflow < 0) {
+        return bad_location(obj);
+    }
+    *lo = (uint64_t)PyLong_AsUnsignedLongLongMask(obj);
+    if (*lo == (uint64_t)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    /* int's own shift, not the type's: a subclass's __rshift__ is Python code. */
+    shift = PyLong_FromLong(64);
+    if (shift == NULL) {
+        return -1;
+    }
+    high = PyLong_Type.tp_as_number->nb_rshift(obj, shift);
+    Py_DECREF(shift);
+    if (high == NULL) {
+        return -1;
+    }
+    top = PyLong_AsUnsignedLongLong(high);
+    Py_DECREF(high);
+    if (top == (unsigned long long)-1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            return -1;
+        }
+        PyErr_Clear();
+        return bad_location(obj);
+    }
+    if (top > 0xFFFF) {
+        return bad_location(obj);
+    }
+    *hi = (uint64_t)top;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the table */
+
+static inline uint32_t
+kd_tag(const KeyDirObject *kd, uint64_t h)
+{
+    unsigned tag_bits = 32 - kd->idx_bits;
+    return (uint32_t)((h >> (HASH_BITS - tag_bits)) << kd->idx_bits);
+}
+
+/* The entry holding hash h, or -1. *slot gets its slot; *free_slot (when given) the first
+   empty or deleted slot on h's probe sequence, where h goes if absent. */
+static inline Py_ssize_t
+kd_find(const KeyDirObject *kd, uint64_t h, size_t *slot, size_t *free_slot)
+{
+    const uint32_t *slots = kd->slots;
+    const uint32_t idx_mask = kd->idx_mask;
+    const uint32_t tag = kd_tag(kd, h);
+    size_t mask = kd->slot_mask;
+    size_t i = (size_t)h & mask;
+    int have_free = 0;
+
+    for (;;) {
+        uint32_t s = slots[i];
+        if (s == SLOT_EMPTY) {
+            if (free_slot != NULL && !have_free) {
+                *free_slot = i;
+            }
+            return -1;
+        }
+        if (s == SLOT_DELETED) {
+            if (free_slot != NULL && !have_free) {
+                *free_slot = i;
+                have_free = 1;
+            }
+        }
+        else if ((s & ~idx_mask) == tag) {
+            uint32_t ix = (s & idx_mask) - 2;
+            if (entry_hash(&kd->entries[ix]) == h) {
+                *slot = i;
+                return (Py_ssize_t)ix;
+            }
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+static unsigned
+log2_pow2(size_t n)
+{
+    unsigned b = 0;
+    while (((size_t)1 << b) < n) {
+        b++;
+    }
+    return b;
+}
+
+/* Re-index every entry into a new slot array of nslots (a power of two holding them at
+   most two thirds full). Returns -1 without setting an exception if it cannot allocate,
+   the table being unchanged then. */
+static int
+kd_rebuild(KeyDirObject *kd, size_t nslots)
+{
+    uint32_t *slots;
+    size_t mask = nslots - 1, e;
+    unsigned idx_bits = log2_pow2(nslots) + 1;
+    uint32_t idx_mask = (uint32_t)(((uint64_t)1 << idx_bits) - 1);
+    unsigned tag_bits = 32 - idx_bits;
+
+    if (nslots > MAX_SLOTS) {
+        return -1;
+    }
+    slots = PyMem_Calloc(nslots, sizeof(uint32_t));
+    if (slots == NULL) {
+        return -1;
+    }
+    for (e = 0; e < kd->used; e++) {
+        uint64_t h = entry_hash(&kd->entries[e]);
+        size_t i = (size_t)h & mask;
+        while (slots[i] != SLOT_EMPTY) {
+            i = (i + 1) & mask;
+        }
+        slots[i] = (uint32_t)((h >> (HASH_BITS - tag_bits)) << idx_bits) | (uint32_t)(e + 2);
+    }
+    PyMem_Free(kd->slots);
+    kd->slots = slots;
+    kd->slot_mask = mask;
+    kd->fill = kd->used;
+    kd->idx_bits = idx_bits;
+    kd->idx_mask = idx_mask;
+    return 0;
+}
+
+static size_t
+slots_for(uint64_t wanted)
+{
+    size_t n = MIN_SLOTS;
+    if (wanted > MAX_SLOTS) {
+        return MAX_SLOTS;
+    }
+    while (n < wanted) {
+        n <<= 1;
+    }
+    return n;
+}
+
+static int
+kd_resize_entries(KeyDirObject *kd, size_t alloc)
+{
+    Entry *entries;
+    if (alloc > (size_t)PY_SSIZE_T_MAX / sizeof(Entry)) {
+        return -1;
+    }
+    entries = PyMem_Realloc(kd->entries, alloc * sizeof(Entry));
+    if (entries == NULL) {
+        return -1;
+    }
+    kd->entries = entries;
+    kd->alloc = alloc;
+    return 0;
+}
+
+/* Make room to add `extra` entries with no further allocation. Returns -1 without setting
+   an exception on failure, the table being unchanged then (only spare capacity may have
+   grown). */
+static int
+kd_reserve(KeyDirObject *kd, size_t extra)
+{
+    uint64_t need;
+    uint64_t nslots = (uint64_t)kd->slot_mask + 1;
+
+    if (extra > MAX_ENTRIES - kd->used) {
+        return -1;
+    }
+    need = (uint64_t)kd->used + extra;
+    if (need > kd->alloc) {
+        /* Half again: the copy realloc may make is paid for by as many appends. */
+        uint64_t grown = (uint64_t)kd->alloc + kd->alloc / 2 + 16;
+        if (grown < need) {
+            grown = need;
+        }
+        if (grown > MAX_ENTRIES) {
+            grown = MAX_ENTRIES;
+        }
+        if (kd_resize_entries(kd, (size_t)grown) < 0 &&
+            kd_resize_entries(kd, (size_t)need) < 0) {
+            return -1;
+        }
+    }
+    if (((uint64_t)kd->fill + extra) * 3 > nslots * 2) {
+        /* Room for `extra` more at two thirds full, and at least half the slots free after a
+           rebuild, so that rebuilds (which cost a pass over every entry) come no more often
+           than once per nslots / 6 additions. Deleted slots are dropped on the way. */
+        uint64_t wanted = ((uint64_t)kd->used + 1) * 2;
+        uint64_t by_need = need + (need + 1) / 2;
+        if (by_need > wanted) {
+            wanted = by_need;
+        }
+        if (need * 3 > (uint64_t)MAX_SLOTS * 2) {
+            return -1;
+        }
+        if (kd_rebuild(kd, slots_for(wanted)) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Append an entry for hash h, known absent, at free slot `at` (from kd_find, with the
+   room kd_reserve made since). */
+static inline void
+kd_insert_at(KeyDirObject *kd, size_t at, uint64_t h, uint64_t lo, uint64_t hi)
+{
+    size_t e = kd->used;
+    entry_set(&kd->entries[e], h, lo, hi);
+    if (kd->slots[at] == SLOT_EMPTY) {
+        kd->fill++;
+    }
+    kd->slots[at] = kd_tag(kd, h) | (uint32_t)(e + 2);
+    kd->used = e + 1;
+}
+
+static inline int
+kd_needs_room(const KeyDirObject *kd)
+{
+    return kd->used == kd->alloc ||
+           ((uint64_t)kd->fill + 1) * 3 > ((uint64_t)kd->slot_mask + 1) * 2;
+}
+
+/* Give back memory once the table is mostly empty. Best effort: failing to allocate the
+   smaller arrays leaves the larger ones, which is still correct. */
+static void
+kd_maybe_shrink(KeyDirObject *kd)
+{
+    size_t nslots = kd->slot_mask + 1;
+    if (nslots > MIN_SLOTS && kd->used * 8 < nslots) {
+        (void)kd_rebuild(kd, slots_for(((uint64_t)kd->used + 1) * 2));
+    }
+    if (kd->alloc > 64 && kd->used * 4 < kd->alloc) {
+        (void)kd_resize_entries(kd, kd->used * 2 > 16 ? kd->used * 2 : 16);
+    }
+}
+
+/* Remove entry e, found at slot `at`: the last entry moves into its place. */
+static void
+kd_remove(KeyDirObject *kd, size_t at, size_t e)
+{
+    size_t last = kd->used - 1;
+    kd->slots[at] = SLOT_DELETED;
+    if (e != last) {
+        const uint32_t idx_mask = kd->idx_mask;
+        const uint32_t moved = (uint32_t)(last + 2);
+        size_t mask = kd->slot_mask;
+        size_t i;
+        kd->entries[e] = kd->entries[last];
+        i = (size_t)entry_hash(&kd->entries[e]) & mask;
+        while ((kd->slots[i] & idx_mask) != moved) {
+            i = (i + 1) & mask;
+        }
+        kd->slots[i] = (kd->slots[i] & ~idx_mask) | (uint32_t)(e + 2);
+    }
+    kd->used = last;
+    kd_maybe_shrink(kd);
+}
+
+/* ---------------------------------------------------------------- arguments */
+
+/* Positional-or-keyword arguments for a METH_FASTCALL | METH_KEYWORDS method: out[] gets
+   them by name; the first `required` must be given. */
+static int
+parse_args(const char *fname, const char *const *names, Py_ssize_t nnames, Py_ssize_t required,
+           PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **out)
+{
+    Py_ssize_t i, j, nkw;
+
+    if (nargs > nnames) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %zd arguments (%zd given)", fname,
+                     nnames, nargs);
+        return -1;
+    }
+    for (i = 0; i < nnames; i++) {
+        out[i] = i < nargs ? args[i] : NULL;
+    }
+    nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        for (j = 0; j < nnames; j++) {
+            if (PyUnicode_CompareWithASCIIString(name, names[j]) == 0) {
+                break;
+            }
+        }
+        if (j == nnames) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fname,
+                         name);
+            return -1;
+        }
+        if (out[j] != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname,
+                         names[j]);
+            return -1;
+        }
+        out[j] = args[nargs + i];
+    }
+    for (i = 0; i < required; i++) {
+        if (out[i] == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s' (pos %zd)", fname,
+                         names[i], i + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- methods */
+
+static PyObject *
+KeyDir_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"seed", "hash_bits", NULL};
+    PyObject *seed, *bits_obj = NULL;
+    Py_buffer view;
+    uint64_t k0, k1;
+    long long hash_bits = HASH_BITS;
+    KeyDirObject *kd;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:KeyDir", kwlist, &seed, &bits_obj)) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(seed, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (view.len != 16) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "seed must be 16 bytes");
+        return NULL;
+    }
+    k0 = load_le64((const unsigned char *)view.buf);
+    k1 = load_le64((const unsigned char *)view.buf + 8);
+    PyBuffer_Release(&view);
+    if (bits_obj != NULL) {
+        int overflow;
+        if (!PyLong_Check(bits_obj)) {
+            PyErr_Format(PyExc_TypeError, "hash_bits must be int, not %.200s",
+                         Py_TYPE(bits_obj)->tp_name);
+            return NULL;
+        }
+        hash_bits = PyLong_AsLongLongAndOverflow(bits_obj, &overflow);
+        if (hash_bits == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (overflow != 0) {
+            hash_bits = 0;
+        }
+    }
+    if (hash_bits < 1 || hash_bits > HASH_BITS) {
+        PyErr_Format(PyExc_ValueError, "hash_bits must be from 1 to %d", HASH_BITS);
+        return NULL;
+    }
+
+    kd = (KeyDirObject *)type->tp_alloc(type, 0);
+    if (kd == NULL) {
+        return NULL;
+    }
+    kd->k0 = k0;
+    kd->k1 = k1;
+    kd->hash_mask = ((uint64_t)1 << hash_bits) - 1;
+    kd->entries = NULL;
+    kd->used = 0;
+    kd->alloc = 0;
+    kd->slots = NULL;
+    if (kd_rebuild(kd, MIN_SLOTS) < 0) {
+        Py_DECREF(kd);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)kd;
+}
+
+static void
+KeyDir_dealloc(KeyDirObject *kd)
+{
+    PyTypeObject *tp = Py_TYPE(kd);
+    PyMem_Free(kd->entries);
+    PyMem_Free(kd->slots);
+    tp->tp_free((PyObject *)kd);
+    Py_DECREF(tp);
+}
+
+static const char *const key_names[] = {"key"};
+
+static inline PyObject *
+one_key(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *key;
+    if (nargs == 1 && kwnames == NULL) {
+        return args[0];
+    }
+    if (parse_args(fname, key_names, 1, 1, args, nargs, kwnames, &key) < 0) {
+        return NULL;
+    }
+    return key;
+}
+
+PyDoc_STRVAR(KeyDir_hash_doc, "hash($self, /, key)\n--\n\n"
+                              "The key's keyed hash (SipHash-1-3), cut to hash_bits bits.");
+
+static PyObject *
+KeyDir_hash(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *key = one_key("hash", args, nargs, kwnames);
+    int64_t h;
+    if (key == NULL) {
+        return NULL;
+    }
+    h = kd_hash_key(kd, key);
+    if (h < 0) {
+        return NULL;
+    }
+    return PyLong_FromUnsignedLongLong((unsigned long long)h);
+}
+
+PyDoc_STRVAR(KeyDir_get_doc, "get($self, /, key)\n--\n\n"
+                             "The location stored for the key's hash, or None.");
+
+static PyObject *
+KeyDir_get(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *key = one_key("get", args, nargs, kwnames);
+    int64_t h;
+    Py_ssize_t e;
+    size_t at;
+    if (key == NULL) {
+        return NULL;
+    }
+    h = kd_hash_key(kd, key);
+    if (h < 0) {
+        return NULL;
+    }
+    e = kd_find(kd, (uint64_t)h, &at, NULL);
+    if (e < 0) {
+        Py_RETURN_NONE;
+    }
+    return location_to_int(&kd->entries[e]);
+}
+
+PyDoc_STRVAR(KeyDir_put_doc, "put($self, /, key, loc)\n--\n\n"
+                             "Store loc for the key's hash; return the location it replaces, or "
+                             "None.");
+
+static PyObject *
+KeyDir_put(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"key", "loc"};
+    PyObject *argv[2], *old;
+    uint64_t lo, hi;
+    int64_t h;
+    Py_ssize_t e;
+    size_t at, free_slot = 0;
+
+    if (nargs == 2 && kwnames == NULL) {
+        argv[0] = args[0];
+        argv[1] = args[1];
+    }
+    else if (parse_args("put", names, 2, 2, args, nargs, kwnames, argv) < 0) {
+        return NULL;
+    }
+    /* The location is checked first, as PyKeyDir does. */
+    if (location_from_int(argv[1], &lo, &hi) < 0) {
+        return NULL;
+    }
+    h = kd_hash_key(kd, argv[0]);
+    if (h < 0) {
+        return NULL;
+    }
+    e = kd_find(kd, (uint64_t)h, &at, &free_slot);
+    if (e >= 0) {
+        old = location_to_int(&kd->entries[e]);
+        if (old == NULL) {
+            return NULL;
+        }
+        entry_set(&kd->entries[e], (uint64_t)h, lo, hi);
+        return old;
+    }
+    if (kd_needs_room(kd)) {
+        if (kd_reserve(kd, 1) < 0) {
+            return PyErr_NoMemory();
+        }
+        /* A rebuild moved everything; find the free slot again. */
+        (void)kd_find(kd, (uint64_t)h, &at, &free_slot);
+    }
+    kd_insert_at(kd, free_slot, (uint64_t)h, lo, hi);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(KeyDir_pop_doc, "pop($self, /, key)\n--\n\n"
+                             "Remove the key's hash; return the location it had, or None.");
+
+static PyObject *
+KeyDir_pop(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *key = one_key("pop", args, nargs, kwnames);
+    PyObject *old;
+    int64_t h;
+    Py_ssize_t e;
+    size_t at;
+    if (key == NULL) {
+        return NULL;
+    }
+    h = kd_hash_key(kd, key);
+    if (h < 0) {
+        return NULL;
+    }
+    e = kd_find(kd, (uint64_t)h, &at, NULL);
+    if (e < 0) {
+        Py_RETURN_NONE;
+    }
+    old = location_to_int(&kd->entries[e]);
+    if (old == NULL) {
+        return NULL;
+    }
+    kd_remove(kd, at, (size_t)e);
+    return old;
+}
+
+/* An argument of load(): a C-contiguous one-dimensional buffer of native unsigned integers
+   of `itemsize` bytes (array('B') or bytes for 1, array('I') for 4). */
+static int
+get_column(PyObject *obj, const char *name, Py_ssize_t itemsize, Py_buffer *view)
+{
+    const char *fmt;
+    char code;
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_BufferError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "%s must be a contiguous buffer", name);
+        }
+        return -1;
+    }
+    fmt = view->format == NULL ? "B" : view->format;
+    if (fmt[0] == '@') {
+        fmt++;
+    }
+    code = fmt[0] != '\0' && fmt[1] == '\0' ? fmt[0] : '\0';
+    if (view->ndim != 1 || view->itemsize != itemsize ||
+        !(itemsize == 1 ? code == 'B' : (code == 'I' || code == 'L'))) {
+        PyErr_Format(PyExc_TypeError, "%s must be a buffer of format '%s', not '%s' of %zd bytes",
+                     name, itemsize == 1 ? "B" : "I", view->format == NULL ? "B" : view->format,
+                     view->itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* A non-negative int argument as Py_ssize_t; larger than that reads as -1 (out of range
+   for every use here, as it is for PyKeyDir). */
+static int
+index_arg(PyObject *obj, const char *name, long long *out)
+{
+    int overflow;
+    long long v;
+    if (!PyLong_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be int, not %.200s", name, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *out = overflow != 0 || v < 0 ? -1 : v;
+    return 0;
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+#define LOOKAHEAD 16 /* a power of two */
+
+/* Hash load()'s entry *ahead (its key at *ahead_pos) into ring[] and start fetching its
+   index slot; -1 (and nothing done) if its key is malformed. */
+static inline int
+look_ahead(const KeyDirObject *kd, const unsigned char *keys, Py_ssize_t nkeys,
+           const unsigned char *lengths, uint64_t *ring, Py_ssize_t *ahead, Py_ssize_t *ahead_pos)
+{
+    Py_ssize_t length = lengths[*ahead];
+    Py_ssize_t end = *ahead_pos + length;
+    uint64_t h;
+    if (end >= nkeys || keys[end] != KEY_END) {
+        return -1;
+    }
+    h = kd_hash_bytes(kd, (const char *)keys + *ahead_pos, (size_t)length);
+    ring[*ahead & (LOOKAHEAD - 1)] = h;
+    PREFETCH(&kd->slots[(size_t)h & kd->slot_mask]);
+    *ahead += 1;
+    *ahead_pos = end + 1;
+    return 0;
+}
+
+PyDoc_STRVAR(
+    KeyDir_load_doc,
+    "load($self, /, keys, lengths, kinds, offsets, sizes, segment, start, pos)\n--\n\n"
+    "Apply a hint's entries from `start` (whose key begins at `pos` in `keys`).\n\n"
+    "A put of a key whose hash is absent is added; a delete of one is skipped. The first\n"
+    "entry whose key's hash is present stops the load. Returns (stop, pos, added,\n"
+    "added_key_bytes, added_size). `keys` is bytes (or a memoryview of bytes), each key\n"
+    "followed by 0xFF; `lengths` and `kinds` are array('B'), `offsets` and `sizes`\n"
+    "array('I').\n\n"
+    "ValueError for a malformed entry (its key not ending in 0xFF where its length says,\n"
+    "an unknown kind, a location out of range): the entries before it stay applied, each\n"
+    "whole, as with PyKeyDir.");
+
+static PyObject *
+KeyDir_load(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"keys",  "lengths", "kinds", "offsets",
+                                        "sizes", "segment", "start", "pos"};
+    PyObject *argv[8];
+    PyObject *segment_obj, *result = NULL;
+    Py_buffer keys_v, lengths_v, kinds_v, offsets_v, sizes_v;
+    int have = 0; /* buffers acquired, to release */
+    const unsigned char *keys, *lengths, *kinds;
+    const uint32_t *offsets, *sizes;
+    Py_ssize_t nkeys, count, i, pos;
+    long long start_ll, pos_ll, segment_ll;
+    int segment_ok, overflow;
+    uint64_t segment = 0;
+    Py_ssize_t added = 0, added_key_bytes = 0;
+    unsigned long long added_size = 0;
+    uint64_t ring[LOOKAHEAD];
+    Py_ssize_t ahead, ahead_pos;
+
+    if (parse_args("load", names, 8, 8, args, nargs, kwnames, argv) < 0) {
+        return NULL;
+    }
+    segment_obj = argv[5];
+    /* keys: bytes, or a memoryview of the hint file's bytes. Holding the buffer keeps the
+       memory where it is (an mmap cannot be closed, a bytearray resized) until the end. */
+    if (get_column(argv[0], "keys", 1, &keys_v) < 0) {
+        return NULL;
+    }
+    have = 1;
+    if (get_column(argv[1], "lengths", 1, &lengths_v) < 0) {
+        goto done;
+    }
+    have = 2;
+    if (get_column(argv[2], "kinds", 1, &kinds_v) < 0) {
+        goto done;
+    }
+    have = 3;
+    if (get_column(argv[3], "offsets", 4, &offsets_v) < 0) {
+        goto done;
+    }
+    have = 4;
+    if (get_column(argv[4], "sizes", 4, &sizes_v) < 0) {
+        goto done;
+    }
+    have = 5;
+
+    count = kinds_v.len;
+    if (lengths_v.len != count || offsets_v.len / 4 != count || sizes_v.len / 4 != count) {
+        PyErr_SetString(PyExc_ValueError, "columns of different lengths");
+        goto done;
+    }
+    nkeys = keys_v.len;
+    if (index_arg(argv[6], "start", &start_ll) < 0 || index_arg(argv[7], "pos", &pos_ll) < 0) {
+        goto done;
+    }
+    if (start_ll < 0 || start_ll > count || pos_ll < 0 || pos_ll > nkeys) {
+        PyErr_SetString(PyExc_ValueError, "start or pos out of range");
+        goto done;
+    }
+    if (!PyLong_Check(segment_obj)) {
+        PyErr_Format(PyExc_TypeError, "segment must be int, not %.200s",
+                     Py_TYPE(segment_obj)->tp_name);
+        goto done;
+    }
+    /* A segment out of range is an error only at the first put that would be added, as in
+       PyKeyDir, where that is where the location is checked. */
+    segment_ll = PyLong_AsLongLongAndOverflow(segment_obj, &overflow);
+    if (segment_ll == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    segment_ok = overflow == 0 && segment_ll >= 0 && segment_ll <= 0xFFFFFFFFLL;
+    if (segment_ok) {
+        segment = (uint64_t)segment_ll;
+    }
+
+    keys = (const unsigned char *)keys_v.buf;
+    lengths = (const unsigned char *)lengths_v.buf;
+    kinds = (const unsigned char *)kinds_v.buf;
+    offsets = (const uint32_t *)offsets_v.buf;
+    sizes = (const uint32_t *)sizes_v.buf;
+    i = (Py_ssize_t)start_ll;
+    pos = (Py_ssize_t)pos_ll;
+
+    /* Room for every remaining entry at once, so a large hint costs one index rebuild, not
+       one per doubling. An upper bound (deletes and stops add nothing); a failure here only
+       means growing as we go. */
+    if (count > i) {
+        (void)kd_reserve(kd, (size_t)(count - i));
+    }
+
+    /* Entries [i, ahead) are hashed already, ring[] holding their hashes, and their slots
+       are being fetched: with a million keys each probe of the index is a cache miss, and
+       this lets several of them overlap. Only well-formed entries are hashed ahead; the
+       loop below finds and reports a malformed one in its turn. */
+    ahead = i;
+    ahead_pos = pos;
+    while (ahead < count && ahead < i + LOOKAHEAD &&
+           look_ahead(kd, keys, nkeys, lengths, ring, &ahead, &ahead_pos) == 0) {
+    }
+
+    for (; i < count; i++) {
+        Py_ssize_t length = lengths[i];
+        Py_ssize_t end = pos + length;
+        unsigned kind = kinds[i];
+        uint64_t h;
+        size_t at, free_slot = 0;
+
+        if (end >= nkeys || keys[end] != KEY_END) {
+            PyErr_Format(PyExc_ValueError, "entry %zd: its key does not end where its length says",
+                         i);
+            goto done;
+        }
+        if (kind != KIND_PUT && kind != KIND_DELETE) {
+            PyErr_Format(PyExc_ValueError, "entry %zd: unknown kind %u", i, kind);
+            goto done;
+        }
+        if (i < ahead) {
+            h = ring[i & (LOOKAHEAD - 1)];
+            if (ahead < count) {
+                (void)look_ahead(kd, keys, nkeys, lengths, ring, &ahead, &ahead_pos);
+            }
+        }
+        else {
+            h = kd_hash_bytes(kd, (const char *)keys + pos, (size_t)length);
+        }
+        if (kd_find(kd, h, &at, &free_slot) >= 0) {
+            break;
+        }
+        if (kind == KIND_PUT) {
+            uint64_t size = sizes[i];
+            /* segment << 48 | offset << 16 | size, as PyKeyDir builds it: a size of 2**16 or
+               more spills into the offset's bits rather than being refused. */
+            uint64_t lo = segment << 48 | (uint64_t)offsets[i] << 16 | size;
+            if (!segment_ok) {
+                PyErr_Format(PyExc_ValueError, "entry %zd: not a location: segment %S", i,
+                             segment_obj);
+                goto done;
+            }
+            if (kd_needs_room(kd)) {
+                if (kd_reserve(kd, 1) < 0) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                (void)kd_find(kd, h, &at, &free_slot);
+            }
+            kd_insert_at(kd, free_slot, h, lo, segment >> 16);
+            added++;
+            added_key_bytes += length;
+            added_size += size;
+        }
+        pos = end + 1;
+    }
+    result = Py_BuildValue("(nnnnK)", i, pos, added, added_key_bytes, added_size);
+
+done:
+    if (have >= 5) {
+        PyBuffer_Release(&sizes_v);
+    }
+    if (have >= 4) {
+        PyBuffer_Release(&offsets_v);
+    }
+    if (have >= 3) {
+        PyBuffer_Release(&kinds_v);
+    }
+    if (have >= 2) {
+        PyBuffer_Release(&lengths_v);
+    }
+    if (have >= 1) {
+        PyBuffer_Release(&keys_v);
+    }
+    return result;
+}
+
+PyDoc_STRVAR(KeyDir_locations_doc, "locations($self, /)\n--\n\n"
+                                   "Every entry's location, in no particular order.");
+
+static PyObject *
+KeyDir_locations(KeyDirObject *kd, PyObject *Py_UNUSED(ignored))
+{
+    for (;;) {
+        size_t n = kd->used, e;
+        /* Creating the list may run the cyclic GC, and so finalizers and other threads,
+           which may change the table: take its size again once the list exists. The ints
+           made below are not tracked by the GC, so nothing runs while they are filled in. */
+        PyObject *list = PyList_New((Py_ssize_t)n);
+        if (list == NULL) {
+            return NULL;
+        }
+        if (kd->used != n) {
+            Py_DECREF(list);
+            continue;
+        }
+        for (e = 0; e < n; e++) {
+            PyObject *loc = location_to_int(&kd->entries[e]);
+            if (loc == NULL) {
+                Py_DECREF(list);
+                return NULL;
+            }
+            PyList_SET_ITEM(list, (Py_ssize_t)e, loc);
+        }
+        return list;
+    }
+}
+
+PyDoc_STRVAR(KeyDir_sizeof_doc, "__sizeof__($self, /)\n--\n\n"
+                                "Size of the object and its tables, in bytes.");
+
+static PyObject *
+KeyDir_sizeof(KeyDirObject *kd, PyObject *Py_UNUSED(ignored))
+{
+    size_t n = (size_t)Py_TYPE(kd)->tp_basicsize + kd->alloc * sizeof(Entry) +
+               (kd->slot_mask + 1) * sizeof(uint32_t);
+    return PyLong_FromSize_t(n);
+}
+
+static Py_ssize_t
+KeyDir_len(KeyDirObject *kd)
+{
+    return (Py_ssize_t)kd->used;
+}
+
+static PyMethodDef KeyDir_methods[] = {
+    {"hash", (PyCFunction)(void (*)(void))KeyDir_hash, METH_FASTCALL | METH_KEYWORDS,
+     KeyDir_hash_doc},
+    {"get", (PyCFunction)(void (*)(void))KeyDir_get, METH_FASTCALL | METH_KEYWORDS,
+     KeyDir_get_doc},
+    {"put", (PyCFunction)(void (*)(void))KeyDir_put, METH_FASTCALL | METH_KEYWORDS,
+     KeyDir_put_doc},
+    {"pop", (PyCFunction)(void (*)(void))KeyDir_pop, METH_FASTCALL | METH_KEYWORDS,
+     KeyDir_pop_doc},
+    {"load", (PyCFunction)(void (*)(void))KeyDir_load, METH_FASTCALL | METH_KEYWORDS,
+     KeyDir_load_doc},
+    {"locations", (PyCFunction)KeyDir_locations, METH_NOARGS, KeyDir_locations_doc},
+    {"__sizeof__", (PyCFunction)KeyDir_sizeof, METH_NOARGS, KeyDir_sizeof_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+PyDoc_STRVAR(KeyDir_doc,
+             "KeyDir(seed, hash_bits=48)\n--\n\n"
+             "A key's keyed hash -> the location of its record, with no key held.\n\n"
+             "seed: 16 bytes, the SipHash key. hash_bits: bits of the hash kept, 1 to 48.\n"
+             "The behaviour is that of aiokv._keydir.PyKeyDir.");
+
+static PyType_Slot KeyDir_slots[] = {
+    {Py_tp_new, (void *)KeyDir_new},
+    {Py_tp_dealloc, (void *)KeyDir_dealloc},
+    {Py_tp_methods, KeyDir_methods},
+    {Py_tp_doc, (void *)KeyDir_doc},
+    {Py_sq_length, (void *)KeyDir_len},
+    {0, NULL},
+};
+
+static PyType_Spec KeyDir_spec = {
+    .name = "aiokv._ckeydir.KeyDir",
+    .basicsize = sizeof(KeyDirObject),
+    .itemsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = KeyDir_slots,
+};
+
+/* ---------------------------------------------------------------- module */
+
+static int
+ckeydir_exec(PyObject *module)
+{
+    PyObject *type = PyType_FromModuleAndSpec(module, &KeyDir_spec, NULL);
+    if (type == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, "KeyDir", type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot ckeydir_slots[] = {
+    {Py_mod_exec, (void *)ckeydir_exec},
+#ifdef Py_mod_multiple_interpreters
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef ckeydir_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "aiokv._ckeydir",
+    .m_doc = "The key directory in C: see aiokv._keydir.",
+    .m_size = 0,
+    .m_slots = ckeydir_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__ckeydir(void)
+{
+    return PyModuleDef_Init(&ckeydir_module);
+}
