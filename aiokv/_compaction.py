@@ -271,7 +271,7 @@ class Compactor:
             key = record.key
             if record.kind == KIND_PUT:
                 loc = location(source.id, offset, record.size)
-                if index.get(key) == loc:
+                if index.points_at(key, loc):
                     deadline = index.deadline(key)
                     if deadline and now >= deadline:
                         unindex.append((key, loc))
@@ -377,8 +377,7 @@ class Compactor:
                     if not count % RECORDS_PER_YIELD:
                         await anyio.lowlevel.checkpoint()
             for key, loc in unindex:
-                if index.get(key) == loc:
-                    index.remove(key)
+                index.remove(key, at=loc)
             del self._segments[source.id]
             index.forget_segment(source.id)
 

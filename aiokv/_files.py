@@ -144,13 +144,16 @@ class FileSystem:
             size = os.fstat(fd).st_size
             if size > limit:
                 raise NotRegularFileError(errno.EFBIG, f"larger than {limit} bytes", str(path))
-            data = bytearray()
-            # Read to the end, in one call when the file is as large as fstat said.
-            while chunk := os.read(fd, max(size + 1 - len(data), 1 << 16)):
-                data += chunk
-                if len(data) > limit:
-                    raise NotRegularFileError(errno.EFBIG, "grew while read", str(path))
-            return bytes(data)
+            # One read of the size fstat gave, and one more that finds the end: the result is
+            # the only copy made (a hint can be tens of megabytes, read as a store opens).
+            parts = [os.read(fd, size + 1)]
+            read = len(parts[0])
+            while read <= limit and (chunk := os.read(fd, 1 << 16)):
+                parts.append(chunk)
+                read += len(chunk)
+            if read > limit:
+                raise NotRegularFileError(errno.EFBIG, "grew while read", str(path))
+            return parts[0] if len(parts) == 1 else b"".join(parts)
         finally:
             os.close(fd)
 

@@ -32,6 +32,8 @@ instead of a Python loop over its entries: a million keys are a few C calls.
 
 from __future__ import annotations
 
+import mmap
+import operator
 import re
 import struct
 import sys
@@ -40,7 +42,7 @@ from array import array
 from collections.abc import Iterator
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeAlias
 
 from . import _files
 from ._record import (
@@ -67,6 +69,7 @@ KEY_END: Final = b"\xff"
 HINT_HEADER_SIZE: Final = _HEADER.size  # 32
 HINT_ENTRY_SIZE: Final = sum(size for _code, size in _COLUMNS) + len(KEY_END)  # 31, + the key
 HINT_OVERHEAD: Final = _HEADER.size + _TRAILER.size  # a hint with no entries
+_CHECK_PIECE: Final = 1 << 20
 _NAME = re.compile(r"^(\d{8})\.hint$")
 
 
@@ -79,22 +82,30 @@ def entry_size(key_length: int) -> int:
     return HINT_ENTRY_SIZE + key_length
 
 
-def _column(code: str, data: bytes | memoryview) -> array[Any]:
+def _column(code: str, data: memoryview) -> Column:
+    """A column of a hint read as it lies in the file: no copy where the byte order allows."""
+    if not _SWAP:
+        column_view: memoryview[Any] = data.cast(code)  # type: ignore[call-overload]
+        return column_view
     column: array[Any] = array(code)
     column.frombytes(data)
-    if _SWAP:
-        column.byteswap()
+    column.byteswap()
     return column
 
 
+Column: TypeAlias = "array[Any] | memoryview[Any]"
+"""A hint's column: a view of the file where it can be one, else an array."""
+
+
 class Hint(NamedTuple):
-    """A checked hint: its columns as arrays, its keys as the separated blob."""
+    """A checked hint: its columns and its keys (the separated blob), as views of the file
+    read, or as arrays and bytes (a hint being built)."""
 
     segment_id: int
     created_seq: int
     covered: int
-    columns: tuple[array[Any], ...]
-    keys: bytes
+    columns: tuple[Column, ...]
+    keys: bytes | memoryview
 
     @property
     def length(self) -> int:
@@ -103,23 +114,31 @@ class Hint(NamedTuple):
 
 
 class HintBuilder:
-    """The entries of one segment's hint, gathered as its records are written."""
+    """The entries of one segment's hint, gathered as its records are written.
 
-    __slots__ = ("_columns", "_keys")
+    The active segment's builder goes on from the hint the segment had when the store opened
+    (:meth:`inherit`) without holding those entries: a segment's hint can run to tens of
+    megabytes, so they are read back from that file when the next hint is made.
+    """
+
+    __slots__ = ("_base", "_columns", "_keys")
 
     def __init__(self) -> None:
         self._columns: tuple[array[Any], ...] = tuple(array(code) for code, _size in _COLUMNS)
         self._keys = bytearray()
+        self._base: tuple[Path, int, int] | None = None  # (hint file, its entries, keys' length)
 
     @property
     def count(self) -> int:
-        return len(self._columns[0])
+        return len(self._columns[0]) + (self._base[1] if self._base else 0)
 
-    def extend(self, hint: Hint) -> None:
-        """Take a checked hint's entries (the active segment's, at open) to go on from."""
-        for mine, theirs in zip(self._columns, hint.columns, strict=True):
-            mine.extend(theirs)
-        self._keys += hint.keys
+    def inherit(self, path: Path, hint: Hint) -> None:
+        """Go on from ``hint``, checked and read from ``path``, which must stay there until
+        :meth:`encode` (the active segment's hint, at open; only :meth:`encode`'s hint will
+        replace it)."""
+        assert self._base is None
+        assert not self._keys
+        self._base = (path, hint.length, len(hint.keys))
 
     def add(
         self, kind: int, key: bytes, offset: int, size: int, seq: int, expiry: float, target: int
@@ -138,18 +157,42 @@ class HintBuilder:
     @property
     def size(self) -> int:
         """The size of the hint file these entries make."""
-        return HINT_OVERHEAD + self.count * (HINT_ENTRY_SIZE - len(KEY_END)) + len(self._keys)
+        keys = len(self._keys) + (self._base[2] if self._base else 0)
+        return HINT_OVERHEAD + self.count * (HINT_ENTRY_SIZE - len(KEY_END)) + keys
 
     def encode(self, segment_id: int, created_seq: int, covered: int) -> bytes:
+        """The hint file of these entries.
+
+        :raises BadHint: the hint gone on from is no longer the one read (or unreadable, with
+            :exc:`OSError`): no complete hint can be made, and the segment keeps the one it
+            has, which stays right for the part it covers.
+        """
+        columns: list[Any] = list(self._columns)
+        keys: bytes | bytearray = self._keys
+        if self._base is not None:
+            path, count, keys_length = self._base
+            base = decode_hint(_files.fs.read_file(path, HINT_OVERHEAD + 2 * covered))
+            if (base.segment_id, base.created_seq, base.length, len(base.keys)) != (
+                segment_id,
+                created_seq,
+                count,
+                keys_length,
+            ):
+                raise BadHint("the hint gone on from has changed")
+            columns = [
+                array(mine.typecode, theirs) + mine
+                for theirs, mine in zip(base.columns, columns, strict=True)
+            ]
+            keys = bytes(base.keys) + keys
         head = _HEADER.pack(HINT_MAGIC, FORMAT_VERSION, segment_id, created_seq, covered)
         parts = [head]
-        for column in self._columns:
+        for column in columns:
             if _SWAP:
                 column = array(column.typecode, column)
                 column.byteswap()
             parts.append(column.tobytes())
-        parts.append(bytes(self._keys))
-        parts.append(struct.pack("<II", self.count, len(self._keys)))
+        parts.append(bytes(keys))
+        parts.append(struct.pack("<II", len(columns[0]), len(keys)))
         body = b"".join(parts)
         return body + struct.pack("<I", zlib.crc32(body))
 
@@ -158,8 +201,12 @@ class BadHint(Exception):
     """The hint cannot be trusted; the caller scans the data file instead."""
 
 
-def decode_hint(data: bytes) -> Hint:
-    """Check a hint file's framing and checksum; raise :class:`BadHint` at any doubt."""
+def decode_hint(data: bytes | mmap.mmap) -> Hint:
+    """Check a hint file's framing and checksum; raise :class:`BadHint` at any doubt.
+
+    The hint returned holds views of ``data``, not copies: an open reads hints of tens of
+    megabytes, and each copy of one would outlast it as free memory the process keeps.
+    """
     if len(data) < HINT_OVERHEAD:
         raise BadHint("too short")
     count, keys_length, crc = _TRAILER.unpack_from(data, len(data) - _TRAILER.size)
@@ -173,12 +220,12 @@ def decode_hint(data: bytes) -> Hint:
         raise BadHint("lengths do not add up")
     view = memoryview(data)
     position = HINT_HEADER_SIZE
-    columns: list[array[Any]] = []
+    columns: list[Column] = []
     for code, size in _COLUMNS:
         columns.append(_column(code, view[position : position + count * size]))
         position += count * size
     return Hint(
-        segment_id, created_seq, covered, tuple(columns), data[position : position + keys_length]
+        segment_id, created_seq, covered, tuple(columns), view[position : position + keys_length]
     )
 
 
@@ -205,27 +252,45 @@ def check_entries(hint: Hint) -> None:
         raise BadHint("a record size no record could have")
     # The records described lie back to back from the file header to ``covered``: each one
     # starts where the one before ends. Anything else would send reads (and the scan of what
-    # the hint does not cover) into the middle of a record.
-    ends = array("Q", accumulate(sizes, initial=FILE_HEADER_SIZE))
-    if ends.pop() != hint.covered or ends != array("Q", offsets):
+    # the hint does not cover) into the middle of a record. (Compared by C-level iterators:
+    # no list or array of a million offsets is made.)
+    if FILE_HEADER_SIZE + sum(sizes) != hint.covered or not all(
+        map(operator.eq, accumulate(sizes, initial=FILE_HEADER_SIZE), offsets)
+    ):
         raise BadHint("its entries do not lie back to back up to what it covers")
 
 
 def split_keys(hint: Hint) -> list[bytes]:
     """The entries' keys, in order; :class:`BadHint` if they do not match the lengths."""
-    parts = hint.keys.split(KEY_END)
+    parts = bytes(hint.keys).split(KEY_END)
     if parts.pop() != b"" or len(parts) != hint.length:
         raise BadHint("keys and entries do not match")
     if list(map(len, parts)) != hint.columns[1].tolist():
         raise BadHint("keys and key lengths do not match")
+    check_keys(hint)
+    return parts
+
+
+def check_keys(hint: Hint) -> None:
+    """Raise :class:`BadHint` unless every key is UTF-8 (where they end is checked as they
+    are cut: by :func:`split_keys`, or by the key directory's load)."""
     # Every key is UTF-8 if the blob is once its separators are made ASCII: a separator cuts
     # short any sequence begun before it, and 0xFF never occurs in UTF-8 itself. One C-level
     # check, instead of a decode per key.
-    try:
-        hint.keys.replace(KEY_END, b"\n").decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadHint("keys that are not UTF-8") from None
-    return parts
+    # Checked a piece at a time (each ending after a separator), not the blob at once: that
+    # would make two copies of it.
+    keys = hint.keys
+    start = 0
+    while start < len(keys):
+        end = bytes(keys[start + _CHECK_PIECE : start + _CHECK_PIECE + MAX_KEY_BYTES + 1]).find(
+            KEY_END
+        )
+        end = len(keys) if end < 0 else start + _CHECK_PIECE + end + 1
+        try:
+            bytes(keys[start:end]).replace(KEY_END, b"\n").decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadHint("keys that are not UTF-8") from None
+        start = end
 
 
 def has_tombstones(hint: Hint) -> bool:

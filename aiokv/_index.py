@@ -1,9 +1,16 @@
 """The in-memory index: key → where its newest live record lies, plus the byte accounting.
 
-No values are held here, only locations. Keys are held as their UTF-8 bytes: that is what
-records and hints hold, so an open decodes nothing, and ``bytes`` are smaller than ``str``.
-Everything runs on the store's event-loop thread; nothing in this module awaits, so each
-method is atomic with respect to other tasks.
+No values are held here, and no keys either, for all but a few: the locations are kept in a
+:class:`~aiokv._keydir.KeyDir` by a 48-bit keyed hash of the key, at about 25 bytes a key
+(a dict of keys cost over 200). The record at a location holds its key, so whoever needs to
+know that a location is a given key's reads it there: a read compares the key anyway, and a
+write asks :meth:`Index.find`, which compares it. Two live keys whose hashes agree (about one
+pair in a store of 16 million keys) cannot share the directory's entry: the second is kept by
+its full key in a small dict beside it. Keys with a deadline are also kept by name, with it.
+
+Changes are made on the store's event-loop thread (and by the open, before the store is
+shared); nothing in this module awaits, so each method is atomic with respect to other tasks,
+and a reader in another thread sees each directory change whole (see ``aiokv._keydir``).
 
 A location is one int: ``segment << 48 | offset << 16 | size``. An int per key, rather than a
 tuple of three ints and a float, halves the index's memory, and a whole segment's locations
@@ -16,11 +23,14 @@ that have one, since most keys never expire.
 from __future__ import annotations
 
 import heapq
+import os
 from collections import defaultdict
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 from ._clock import Clock
-from ._hint import entry_size
+from ._hint import Column, entry_size
+from ._keydir import KeyDir, PyKeyDir
 from ._record import MAX_RECORD_SIZE, delete_size
 
 OFFSET_BITS: Final = 32
@@ -57,8 +67,23 @@ def tombstone_size(key: bytes) -> int:
     return delete_size(key) + entry_size(len(key))
 
 
+RecordKey = Callable[[int], "bytes | None"]
+"""The key of the sound put record at a location; None if none can be read there."""
+
+
+def _no_records(loc: int) -> bytes | None:
+    return None
+
+
 class Index:
     """Key → location, with live bytes per segment and the room live keys' deletes need.
+
+    ``record_key`` reads the key of the record at a location; it is asked only when a key's
+    hash is found in the directory and the question is whether that entry is this key's (a
+    write, or a delete, never a read). If the record cannot be read whole and sound (damaged,
+    or the disk fails), the entry is taken for the key's own: a damaged record of this key (a
+    dead one, say, which nothing else reads) is far likelier than another key with this hash
+    *and* a damaged record, and taking it for another key's would leave a deleted key indexed.
 
     ``tombstone_bytes`` is the total size of the tombstones that deleting every key in the
     index would write. The writer keeps that much of ``max_size`` free, so a full store can
@@ -67,53 +92,69 @@ class Index:
 
     __slots__ = (
         "_deadlines",
+        "_dir",
         "_expiries",
-        "_locations",
+        "_named",
         "live_bytes",
+        "record_key",
         "tombstone_bytes",
         "total_live_bytes",
     )
 
-    def __init__(self) -> None:
-        self._locations: dict[bytes, int] = {}
+    def __init__(
+        self, record_key: RecordKey = _no_records, *, keydir: PyKeyDir | None = None
+    ) -> None:
+        # A fresh random hash key per index: which keys collide cannot be known outside.
+        self._dir = keydir if keydir is not None else KeyDir(os.urandom(16))
+        # Live keys whose hash another live key holds in the directory (almost always none).
+        self._named: dict[bytes, int] = {}
         self._deadlines: dict[bytes, float] = {}  # only keys whose record carries an expiry
         # (deadline, key) for every put that carried a TTL; stale items are skipped when
         # popped, which is cheaper than finding and removing them on every overwrite.
         self._expiries: list[tuple[float, bytes]] = []
+        self.record_key = record_key
         self.live_bytes: defaultdict[int, int] = defaultdict(int)
         self.tombstone_bytes = 0
         self.total_live_bytes = 0
 
-    @classmethod
-    def load(
-        cls, locations: dict[bytes, int], deadlines: dict[bytes, float], live_bytes: dict[int, int]
-    ) -> Index:
-        """An index holding ``locations`` and ``deadlines`` (taken over, not copied).
-
-        ``deadlines`` holds exactly the keys of ``locations`` whose record has an expiry, and
-        ``live_bytes`` the records' total size per segment. This is the open path, where a
-        key-by-key :meth:`put` would cost seconds for a million keys.
-        """
-        index = cls()
-        index._locations = locations
-        index._deadlines = deadlines
-        index.live_bytes.update(live_bytes)
-        index.total_live_bytes = sum(live_bytes.values())
-        key_bytes = sum(map(len, locations))
-        index.tombstone_bytes = len(locations) * tombstone_size(b"") + 2 * key_bytes
-        index._expiries = [(deadline, key) for key, deadline in deadlines.items()]
-        heapq.heapify(index._expiries)
-        return index
-
     def __len__(self) -> int:
-        return len(self._locations)
+        return len(self._dir) + len(self._named)
 
     def __contains__(self, key: bytes) -> bool:
-        return key in self._locations
+        return self.find(key) is not None
 
-    def get(self, key: bytes) -> int | None:
-        """The location of ``key``'s record, expired or not."""
-        return self._locations.get(key)
+    def find(self, key: bytes) -> int | None:
+        """The location of ``key``'s record, expired or not; None if it is not indexed."""
+        if self._named:
+            loc = self._named.get(key)
+            if loc is not None:
+                return loc
+        loc = self._dir.get(key)
+        if loc is None or self._holds(loc, key):
+            return loc
+        return None  # another key with the same hash
+
+    get = find
+
+    def _holds(self, loc: int, key: bytes) -> bool:
+        """Whether the directory entry ``loc``, found by ``key``'s hash, is ``key``'s."""
+        found = self.record_key(loc)
+        return found is None or found == key
+
+    def points_at(self, key: bytes, loc: int) -> bool:
+        """Whether ``key``'s entry is ``loc``, where a record of ``key`` lies: no read needed,
+        since no two records share a location."""
+        if self._named and self._named.get(key) == loc:
+            return True
+        return self._dir.get(key) == loc
+
+    def same_hash(self, key: bytes, other: bytes) -> bool:
+        """Whether the two keys would share a directory entry."""
+        return self._dir.hash(key) == self._dir.hash(other)
+
+    def may_hold(self, key: bytes) -> bool:
+        """False only if ``key`` is surely not indexed; asks no record (any thread)."""
+        return self._dir.get(key) is not None
 
     def deadline(self, key: bytes) -> float:
         """When ``key`` expires; 0.0 if never (or if it is not in the index)."""
@@ -124,7 +165,7 @@ class Index:
 
         A key is gone once its deadline is reached: at ``now == deadline`` it is expired.
         """
-        loc = self._locations.get(key)
+        loc = self.find(key)
         if loc is not None and self._deadlines:
             deadline = self._deadlines.get(key)
             if deadline is not None and now >= deadline:
@@ -132,9 +173,17 @@ class Index:
         return loc
 
     def locate(self, key: bytes, clock: Clock) -> int | None:
-        """:meth:`get_live` at ``clock``'s time, asked only if some key has a deadline: the
-        read path, where most stores never need the time."""
-        loc = self._locations.get(key)
+        """Where ``key``'s record should be, if it is indexed and live: the read path.
+
+        Nothing is read to confirm it: the caller reads the record there and checks its key,
+        and a record of another key (one with the same hash) means ``key`` is absent. The time
+        is asked only if some key has a deadline.
+        """
+        loc = None
+        if self._named:
+            loc = self._named.get(key)
+        if loc is None:
+            loc = self._dir.get(key)
         if loc is not None and self._deadlines:
             deadline = self._deadlines.get(key)
             if deadline is not None and clock.time() >= deadline:
@@ -143,13 +192,12 @@ class Index:
 
     def put(self, key: bytes, loc: int, expiry: float) -> int | None:
         """Point ``key`` at ``loc``; return the location it replaced, if any."""
-        old = self._locations.get(key)
+        old = self._put(key, loc)
         if old is None:
             self.tombstone_bytes += tombstone_size(key)
         else:
             self.live_bytes[segment_of(old)] -= size_of(old)
             self.total_live_bytes -= size_of(old)
-        self._locations[key] = loc
         self.live_bytes[segment_of(loc)] += size_of(loc)
         self.total_live_bytes += size_of(loc)
         if expiry:
@@ -159,26 +207,63 @@ class Index:
             self._deadlines.pop(key, None)
         return old
 
+    def _put(self, key: bytes, loc: int) -> int | None:
+        named = self._named
+        if named and key in named:
+            was = named[key]
+            named[key] = loc
+            return was
+        old = self._dir.put(key, loc)
+        if old is not None and not self._holds(old, key):
+            # The entry was another live key's: it keeps it, and this key is kept by name.
+            self._dir.put(key, old)
+            named[key] = loc
+            return None
+        return old
+
     def relocate(self, key: bytes, old: int, new: int) -> bool:
         """Point ``key`` at ``new`` (the same record, copied by compaction) if it is still at
         ``old``; return whether it was. A key written again meanwhile is left alone: its new
         record lies at another location, since nothing is ever written twice at one place."""
-        if self._locations.get(key) != old:
+        if self._named and self._named.get(key) == old:
+            self._named[key] = new
+        elif self._dir.get(key) == old:
+            self._dir.put(key, new)
+        else:
             return False
-        self._locations[key] = new
         self.live_bytes[segment_of(old)] -= size_of(old)
         self.live_bytes[segment_of(new)] += size_of(new)
         return True
 
-    def remove(self, key: bytes) -> int | None:
-        old = self._locations.pop(key, None)
+    def remove(self, key: bytes, at: int | None = None) -> int | None:
+        """Drop ``key`` (only if its entry is ``at``, when given); return its location."""
+        named = self._named
+        old: int | None = named.get(key) if named else None
         if old is not None:
-            self.tombstone_bytes -= tombstone_size(key)
-            self.live_bytes[segment_of(old)] -= size_of(old)
-            self.total_live_bytes -= size_of(old)
-            if self._deadlines:
-                self._deadlines.pop(key, None)
+            if at is not None and old != at:
+                return None
+            del named[key]
+        else:
+            old = self._dir.get(key)
+            if old is None or (old != at if at is not None else not self._holds(old, key)):
+                return None
+            self._dir.pop(key)
+            if named:
+                self._promote(key)
+        self.tombstone_bytes -= tombstone_size(key)
+        self.live_bytes[segment_of(old)] -= size_of(old)
+        self.total_live_bytes -= size_of(old)
+        if self._deadlines:
+            self._deadlines.pop(key, None)
         return old
+
+    def _promote(self, removed: bytes) -> None:
+        """Give the directory entry ``removed`` held to a key kept by name for its hash."""
+        for key, loc in self._named.items():
+            if self.same_hash(key, removed):
+                del self._named[key]
+                self._dir.put(key, loc)
+                return
 
     def drop_expired(self, now: float, limit: int) -> int:
         """Remove up to ``limit`` keys whose deadline has passed; return how many were removed.
@@ -196,6 +281,40 @@ class Index:
                 removed += 1
         return removed
 
+    def locations(self) -> list[int]:
+        """Every entry's location, in order (for checks: no key can be listed)."""
+        return sorted([*self._dir.locations(), *self._named.values()])
+
     def forget_segment(self, segment_id: int) -> None:
         """Drop the accounting of a removed segment (no entry may point into it any more)."""
         self.live_bytes.pop(segment_id, None)
+
+    # The open path: a hint's entries loaded in bulk, deadlines set once at the end.
+
+    def load(
+        self,
+        segment_id: int,
+        keys: bytes | memoryview[Any],
+        columns: tuple[Column, ...],
+        start: int,
+        pos: int,
+    ) -> tuple[int, int]:
+        """Add a hint's entries from ``start`` (key at ``pos``) until one whose key's hash is
+        already indexed; return that entry's number and key position (see ``KeyDir.load``).
+
+        Their deadlines are not set here: see :meth:`set_deadlines`.
+        """
+        kinds, lengths, offsets, sizes = columns[:4]
+        stop, pos, added, key_bytes, size = self._dir.load(
+            keys, lengths, kinds, offsets, sizes, segment_id, start, pos
+        )
+        self.tombstone_bytes += added * tombstone_size(b"") + 2 * key_bytes
+        self.live_bytes[segment_id] += size
+        self.total_live_bytes += size
+        return stop, pos
+
+    def set_deadlines(self, deadlines: dict[bytes, float]) -> None:
+        """Take over ``deadlines`` (of indexed keys, none passed) as the keys' deadlines."""
+        self._deadlines = deadlines
+        self._expiries = [(deadline, key) for key, deadline in deadlines.items()]
+        heapq.heapify(self._expiries)

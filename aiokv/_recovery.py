@@ -11,11 +11,8 @@ import errno
 import gc
 import itertools
 import logging
-import operator
 import threading
-from collections import defaultdict
 from collections.abc import Iterator
-from itertools import repeat
 from pathlib import Path
 
 from . import _files
@@ -25,15 +22,15 @@ from ._hint import (
     Hint,
     HintBuilder,
     check_entries,
+    check_keys,
     decode_hint,
     first_entry_seq,
-    has_tombstones,
     hint_name,
     parse_hint_name,
     split_keys,
     write_hint,
 )
-from ._index import SIZE_BITS, Index, location, segment_of, size_of
+from ._index import Index, RecordKey, location, offset_of, segment_of, size_of
 from ._record import (
     FILE_COMPACTED,
     FILE_HEADER_SIZE,
@@ -45,6 +42,7 @@ from ._record import (
     BadRecord,
     FileHeader,
     Record,
+    decode,
     decode_file_header,
     record_seq,
     tombstone_target,
@@ -81,87 +79,94 @@ class _Rebuild:
     the file is removed before the rebuild (see :func:`_finish_compactions`).
     """
 
-    def __init__(self) -> None:
-        self.locations: dict[bytes, int] = {}
+    def __init__(self, segments: dict[int, Segment]) -> None:
+        self.index = Index(record_reader(segments))
         # key -> (deadline, location) of every put with an expiry: it counts at the end if
         # that put is still the key's newest record.
         self.deadlines: dict[bytes, tuple[float, int]] = {}
         self.max_seq = 0
-        # Live bytes per segment, kept as entries come and go, so that the index need not
-        # walk a million entries again to count them.
-        self.live: defaultdict[int, int] = defaultdict(int)
-
-    def _set(self, key: bytes, loc: int, expiry: float) -> None:
-        old = self.locations.get(key)
-        if old is not None:
-            self.live[segment_of(old)] -= size_of(old)
-        self.locations[key] = loc
-        self.live[segment_of(loc)] += size_of(loc)
-        if expiry:
-            self.deadlines[key] = (expiry, loc)
-
-    def _remove(self, key: bytes) -> None:
-        old = self.locations.pop(key, None)
-        if old is not None:
-            self.live[segment_of(old)] -= size_of(old)
 
     def apply_hint(self, segment_id: int, hint: Hint) -> None:
-        if not hint.length:
+        count = hint.length
+        if not count:
             return
-        keys = split_keys(hint)
-        kinds, _lengths, offsets, sizes, seqs, expiries, _targets = hint.columns
-        locations = self.locations
-        before = len(locations)
-        if not has_tombstones(hint) and (not locations or locations.keys().isdisjoint(keys)):
-            # Puts of new keys (most segments): the locations are made and merged by C-level
-            # map, zip and dict.update, with no Python code per key.
-            base = location(segment_id, 0, 0)
-            made = map(
-                base.__or__,
-                map(operator.or_, map(operator.lshift, offsets, repeat(SIZE_BITS)), sizes),
-            )
-            locations.update(zip(keys, made, strict=True))
-            if len(locations) - before == len(keys):
-                self.live[segment_id] += sum(sizes)
-                if any(expiries):
-                    for key, expiry in itertools.compress(
-                        zip(keys, expiries, strict=True), expiries
-                    ):
-                        self.deadlines[key] = (expiry, locations[key])
-                self.max_seq = max(self.max_seq, seqs[-1])
-                return
-            # A key twice in one segment (created again after it expired): undo, and take
-            # the segment the slow way.
-            for key in keys:
-                locations.pop(key, None)
-        for key, kind, offset, size, expiry in zip(
-            keys, kinds, offsets, sizes, expiries, strict=True
-        ):
-            if kind == KIND_PUT:
-                self._set(key, location(segment_id, offset, size), expiry)
-            else:
-                self._remove(key)
+        check_keys(hint)
+        index = self.index
+        keys = hint.keys
+        kinds, lengths, offsets, sizes, seqs, expiries, _targets = hint.columns
+        start = pos = 0
+        try:
+            while True:
+                # Puts of keys not yet indexed (nearly every entry of most segments) are
+                # added in C, with no Python object per key; the loop stops at each entry
+                # that concerns a key (or a hash) already there, which is decided here.
+                start, pos = index.load(segment_id, keys, hint.columns, start, pos)
+                if start == count:
+                    break
+                end = pos + lengths[start]
+                key = bytes(keys[pos:end])
+                if kinds[start] == KIND_PUT:
+                    index.put(key, location(segment_id, offsets[start], sizes[start]), 0.0)
+                else:
+                    index.remove(key)
+                start, pos = start + 1, end + 1
+        except ValueError as exc:  # the directory's own checks of the entries
+            raise BadHint(str(exc)) from None
+        if any(expiries):
+            for key, kind, offset, size, expiry in itertools.compress(
+                zip(split_keys(hint), kinds, offsets, sizes, expiries, strict=True), expiries
+            ):
+                if kind == KIND_PUT:
+                    self.deadlines[key] = (expiry, location(segment_id, offset, size))
         self.max_seq = max(self.max_seq, seqs[-1])
 
     def apply_record(self, segment_id: int, offset: int, record: Record) -> None:
         if record.kind == KIND_PUT:
-            self._set(record.key, location(segment_id, offset, record.size), record.expiry)
+            loc = location(segment_id, offset, record.size)
+            self.index.put(record.key, loc, 0.0)
+            if record.expiry:
+                self.deadlines[record.key] = (record.expiry, loc)
         else:
-            self._remove(record.key)
+            self.index.remove(record.key)
         if record.seq > self.max_seq:
             self.max_seq = record.seq
 
-    def index(self, now: float) -> Index:
-        locations = self.locations
+    def finish(self, now: float) -> Index:
+        index = self.index
         deadlines: dict[bytes, float] = {}
         for key, (deadline, loc) in self.deadlines.items():
-            if locations.get(key) != loc:
+            if not index.points_at(key, loc):
                 continue  # written again or deleted since
             if now >= deadline:
-                self._remove(key)
+                index.remove(key, at=loc)
             else:
                 deadlines[key] = deadline
-        return Index.load(locations, deadlines, self.live)
+        index.set_deadlines(deadlines)
+        return index
+
+
+def record_reader(segments: dict[int, Segment]) -> RecordKey:
+    """Reads the key of the put record at a location, for :class:`Index`.
+
+    Over ``segments`` as it is when asked: the same dict goes on to serve the open store.
+    Called only on the thread that changes the index (the open's, then the loop's), which is
+    also the one that takes a segment out of ``segments``, before it is closed: a segment
+    found there is open for the whole read.
+    """
+
+    def record_key(loc: int) -> bytes | None:
+        segment = segments.get(segment_of(loc))
+        if segment is None:
+            return None
+        try:
+            record = decode(segment.read(offset_of(loc), size_of(loc)))
+        except (BadRecord, OSError):
+            # Never raised: the index asks this while it applies a write already on disk. A
+            # read of the key's own value reports the damage or the failing disk.
+            return None
+        return record.key if record.kind == KIND_PUT else None
+
+    return record_key
 
 
 def recover(directory: Path, now: float, max_size: int) -> Recovered:
@@ -179,7 +184,7 @@ def recover(directory: Path, now: float, max_size: int) -> Recovered:
     """
     ids = _prepare(directory)
     segments: dict[int, Segment] = {}
-    rebuild = _Rebuild()
+    rebuild = _Rebuild(segments)
     dropped = 0
     active_hint = HintBuilder()
     active_hint_file = 0
@@ -210,13 +215,13 @@ def recover(directory: Path, now: float, max_size: int) -> Recovered:
                     active_hint_file = hint_file
                     builder = active_hint
                     if hint is not None:
-                        builder.extend(hint)
+                        builder.inherit(directory / hint_name(segment.id), hint)
                 elif hint is None:
                     builder = HintBuilder()  # a sealed segment that lost its hint gets it back
                     lost_hints.append((segment, builder))
                 dropped += _scan_rest(segment, covered, rebuild, builder, segment is active)
                 rebuild.max_seq = max(rebuild.max_seq, segment.created_seq - 1)
-            index = rebuild.index(now)
+            index = rebuild.finish(now)
         if rebuild.max_seq >= MAX_SEQ:
             # No store makes 2**64 writes; a number this high was written wrong, and the
             # store could not number another record.

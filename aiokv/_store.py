@@ -520,7 +520,7 @@ class AsyncDataStore:
         """The value in ``data``, the record read from ``loc`` for ``key``."""
         checked = check_put(data, key_bytes)
         if checked is None:
-            raise self._bad_record(key, segment, offset_of(loc), size_of(loc), data)
+            raise self._bad_record(key, key_bytes, segment, offset_of(loc), size_of(loc), data)
         value_start, expiry, encoding = checked
         if expiry and self._clock.time() >= expiry:
             # The index said live, but a reader in another thread can see a location and a
@@ -535,15 +535,25 @@ class AsyncDataStore:
                 f"{segment.path}: the value at offset {offset_of(loc)} does not decode: {exc}"
             ) from None
 
-    @staticmethod
     def _bad_record(
-        key: str, segment: Segment, offset: int, size: int, data: bytes
-    ) -> CorruptionError:
-        """Why ``data``, read for ``key``, is not the put record the index promised."""
+        self, key: str, key_bytes: bytes, segment: Segment, offset: int, size: int, data: bytes
+    ) -> KeyNotFoundError | CorruptionError:
+        """Why ``data``, read for ``key``, is not a put record of ``key``.
+
+        A sound put of another key whose hash is ``key``'s is what the index finds for
+        ``key`` when it is absent (see aiokv._index); anything else is corruption.
+        """
         try:
             record = decode(data)
         except BadRecord as bad:
             return CorruptionError(f"{segment.path}: bad record at offset {offset}: {bad.reason}")
+        if (
+            record.kind == KIND_PUT
+            and record.size == len(data)
+            and record.key != key_bytes
+            and self._index.same_hash(record.key, key_bytes)
+        ):
+            return KeyNotFoundError(f"key {describe_key(key)} not found")
         return CorruptionError(
             f"{segment.path}: the record at offset {offset} (a {record.size}-byte "
             f"{'put' if record.kind == KIND_PUT else 'tombstone'} of {record.key!r}, "
@@ -572,22 +582,21 @@ class AsyncDataStore:
         calling thread, with the same errors as :meth:`create` and :meth:`delete`; the op is
         then handed to the loop with one ``call_soon_threadsafe`` (a portal round trip runs a
         task per call and costs twice as much). The returned future resolves when the writer
-        has written or refused it. The index is read here only for the early refusals; the
-        writer decides again on the loop, as for any op.
+        has written or refused it. The index is read here only to refuse early the delete of
+        a key surely absent; the writer decides every op on the loop.
         """
         if self._state is not _State.OPEN:
             raise StoreClosedError(f"the store is {self._state.value}, not open")
         key_bytes = check_key(key)
         now = self._clock.time()
-        live = self._index.get_live(key_bytes, now) is not None
         if kind == KIND_PUT:
             seconds = check_ttl(ttl)
             data, encoding = encode_value(value)
-            if live:
-                raise KeyExistsError(f"key {describe_key(key)} already exists")
             expiry = now + seconds if seconds is not None else 0.0
         else:
-            if not live:
+            # Refused here only if surely absent: telling whether an entry found is this
+            # key's reads its record, which only the loop thread may do.
+            if not self._index.may_hold(key_bytes):
                 raise KeyNotFoundError(f"key {describe_key(key)} not found")
             data, encoding, expiry = b"", VALUE_JSON, 0.0
         done: concurrent.futures.Future[None] = concurrent.futures.Future()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Final
 
 from . import _files, _threads
-from ._hint import HINT_OVERHEAD, HintBuilder, entry_size, write_hint
+from ._hint import HINT_OVERHEAD, BadHint, HintBuilder, entry_size, write_hint
 from ._index import Index, location, segment_of, tombstone_size
 from ._options import Options
 from ._record import (
@@ -46,6 +47,8 @@ from .errors import (
     StoreFullError,
     StoreIOError,
 )
+
+logger = logging.getLogger("aiokv")
 
 INLINE_WRITE_MAX_BYTES: Final = 64 * 1024
 """Batches up to this size are written on the event loop; larger ones in a worker thread."""
@@ -525,7 +528,13 @@ class Writer:
     def _write_active_hint(self) -> None:
         """Write (or rewrite) the active segment's hint, covering all of it."""
         active = self.active
-        data = self.active_hint.encode(active.id, active.created_seq, active.size)
+        try:
+            data = self.active_hint.encode(active.id, active.created_seq, active.size)
+        except (BadHint, OSError) as exc:
+            # The hint the segment opened with could not be read back. It stays, right for
+            # what it covers; the next open scans the rest of the segment.
+            logger.warning("aiokv: %s: its hint is not rewritten (%s)", active.path, exc)
+            return
         write_hint(self._directory, active.id, data)
         self.disk_bytes += len(data) - self.active_hint_file
         self.active_hint_file = len(data)

@@ -696,18 +696,19 @@ def check_recover(files: dict[str, bytes]) -> None:
                         "of it remains"
                     )
             assert recovered.next_seq < 2**64, "the next sequence number cannot be written"
-            locations = dict(recovered.index._locations)
-            for key, loc in locations.items():
+            locations = recovered.index.locations()
+            assert len(locations) == len(recovered.index)
+            for loc in locations:
                 segment = recovered.segments[segment_of(loc)]
                 assert offset_of(loc) + size_of(loc) <= segment.size, (
-                    f"{key!r} is indexed at {offset_of(loc)}+{size_of(loc)}, past the end of "
+                    f"an entry at {offset_of(loc)}+{size_of(loc)} lies past the end of "
                     f"segment {segment.id} ({segment.size} bytes)"
                 )
         finally:
             close_all(recovered)
         again = bounded_call(lambda: recover(directory, NOW, 2**30))
         try:
-            assert dict(again.index._locations) == locations, "a second recovery disagrees"
+            assert again.index.locations() == locations, "a second recovery disagrees"
         finally:
             close_all(again)
 

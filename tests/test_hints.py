@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,54 @@ async def test_reopen_appends_after_the_hinted_prefix(store_path: Path) -> None:
             assert await store.read(f"b{i}") == value(i)
         with pytest.raises(KeyNotFoundError):
             await store.read("a3")
+
+
+async def test_the_active_hint_goes_on_from_the_file_it_opened_with(store_path: Path) -> None:
+    async with AsyncDataStore(store_path) as store:
+        for i in range(30):
+            await store.create(f"a{i}", value(i))
+    first = decode_hint((store_path / hint_name(1)).read_bytes())
+    async with AsyncDataStore(store_path) as store:
+        builder = store._writer.active_hint
+        assert builder.count == first.length == 30
+        assert len(builder._columns[0]) == 0  # the opened hint's entries are not held
+        for i in range(20):
+            await store.create(f"b{i}", value(i))
+    second = decode_hint((store_path / hint_name(1)).read_bytes())
+    assert second.length == 50
+    assert split_keys(second) == [f"a{i}".encode() for i in range(30)] + [
+        f"b{i}".encode() for i in range(20)
+    ]
+    assert second.covered == (store_path / "00000001.data").stat().st_size
+    for column, was in zip(second.columns, first.columns, strict=True):
+        assert list(column)[:30] == list(was)
+
+
+@pytest.mark.parametrize("change", ["removed", "rewritten"])
+async def test_a_hint_changed_under_the_store_is_not_spliced(
+    store_path: Path, change: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with AsyncDataStore(store_path) as store:
+        for i in range(30):
+            await store.create(f"a{i}", value(i))
+    async with AsyncDataStore(store_path) as store:
+        for i in range(20):
+            await store.create(f"b{i}", value(i))
+        hint = store_path / hint_name(1)
+        if change == "removed":
+            hint.unlink()
+        else:  # another segment's hint of the same length: its checksum is fine
+            data = bytearray(hint.read_bytes())
+            data[12] ^= 1
+            body = bytes(data[:-4])
+            hint.write_bytes(body + zlib.crc32(body).to_bytes(4, "little"))
+        caplog.set_level(logging.WARNING, logger="aiokv")
+    assert "its hint is not rewritten" in caplog.text
+    async with AsyncDataStore(store_path) as store:  # scans what no hint covers
+        for i in range(30):
+            assert await store.read(f"a{i}") == value(i)
+        for i in range(20):
+            assert await store.read(f"b{i}") == value(i)
 
 
 def test_hint_round_trips_every_field_and_any_key() -> None:

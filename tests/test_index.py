@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from aiokv._hint import HintBuilder, decode_hint
 from aiokv._index import (
     MAX_SEGMENT_BYTES,
     Index,
@@ -13,7 +14,7 @@ from aiokv._index import (
     size_of,
     tombstone_size,
 )
-from aiokv._record import FILE_HEADER_SIZE, MAX_RECORD_SIZE
+from aiokv._record import FILE_HEADER_SIZE, KIND_PUT, MAX_RECORD_SIZE
 
 
 @pytest.mark.parametrize("segment", [1, 2, 4095, 4096, 2**27 - 1, 2**40])
@@ -84,20 +85,31 @@ def test_drop_expired_removes_due_keys_up_to_the_limit() -> None:
     index.put(b"forever", location(1, 500, 40), 0.0)
     assert index.drop_expired(12.0, 2) == 2
     assert index.drop_expired(12.0, 10) == 1
-    assert sorted(index._locations) == [b"forever", b"k3", b"k4"]
+    assert [key for key in (b"forever", b"k0", b"k1", b"k2", b"k3", b"k4") if key in index] == [
+        b"forever",
+        b"k3",
+        b"k4",
+    ]
     assert index.total_live_bytes == 120
     assert index.drop_expired(1e9, 10) == 2
     assert len(index) == 1
 
 
 def test_load_accounts_like_key_by_key_puts() -> None:
+    entries = [(b"a", 32, 60, 50.0), ("é".encode(), 92, 70, 0.0), (b"b", 162, 80, 0.0)]
+    builder = HintBuilder()
     built = Index()
-    locations = {b"a": location(1, 32, 60), "é".encode(): location(2, 32, 70)}
-    for key, loc in locations.items():
-        built.put(key, loc, 50.0 if key == b"a" else 0.0)
-    loaded = Index.load(dict(locations), {b"a": 50.0}, {1: 60, 2: 70})
+    for key, offset, size, expiry in entries:
+        builder.add(KIND_PUT, key, offset, size, 1, expiry, 0)
+        built.put(key, location(1, offset, size), expiry)
+    hint = decode_hint(builder.encode(1, 1, 242))
+    loaded = Index()
+    assert loaded.load(1, hint.keys, hint.columns, 0, 0) == (3, len(hint.keys))
+    loaded.set_deadlines({b"a": 50.0})
     assert loaded.tombstone_bytes == built.tombstone_bytes
-    assert loaded.total_live_bytes == built.total_live_bytes == 130
+    assert loaded.total_live_bytes == built.total_live_bytes == 210
+    assert loaded.live_bytes == built.live_bytes
+    assert loaded.locations() == built.locations()
     assert loaded.get_live(b"a", 50.0) is None
     assert loaded.drop_expired(50.0, 10) == 1
-    assert len(loaded) == 1
+    assert len(loaded) == 2

@@ -170,7 +170,7 @@ def test_a_record_that_is_not_the_indexed_one_is_corruption(store_path: Path) ->
         store.create("a", {"v": 1})
         store.create("b", {"v": 2})
         index = store._store._index
-        index._locations[b"a"] = index._locations[b"b"]  # the index points at b's record
+        index._dir.put(b"a", index._dir.get(b"b"))  # the index points at b's record
         with pytest.raises(CorruptionError, match="not the one indexed"):
             store.read("a")
 
