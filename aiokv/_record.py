@@ -54,6 +54,8 @@ key can come back.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import struct
 import zlib
 from typing import Final, NamedTuple
@@ -204,6 +206,34 @@ def check_put(buf: bytes, key: bytes) -> tuple[int, float, int] | None:
     ):
         return value_start, expiry, encoding
     return None
+
+
+def value_start(buf: bytes | bytearray | memoryview, key: bytes, /) -> int:
+    """Where the value begins in ``buf`` if :func:`check_put` accepts it as a put of ``key``
+    with no deadline (expiry 0.0) in the ``VALUE_JSON64`` encoding; else -1.
+
+    For the read path's common case, which then hands the value straight to orjson: an int
+    is all it needs, and ``aiokv._crecord`` gives it without check_put's tuple. Everything
+    else (a deadline, the json encoding, a damaged record) goes through check_put, and then
+    :func:`decode` to say what is wrong. This is the specification of the C function, which
+    is used in its place where it was built.
+    """
+    # check_put is typed for the bytes the store reads, but unpacks and hashes any buffer.
+    checked = check_put(buf, key)  # type: ignore[arg-type]
+    if checked is not None and checked[1] == 0.0 and checked[2] == VALUE_JSON64:
+        return checked[0]
+    # A key that is not bytes-like compares unequal in check_put; the C function cannot take
+    # it, so neither does this one.
+    memoryview(key).release()
+    return -1
+
+
+value_start_py: Final = value_start
+"""The pure-Python :func:`value_start`, whichever one is in use (for comparing the two)."""
+
+if not os.environ.get("AIOKV_PURE_PYTHON"):
+    with contextlib.suppress(ImportError):  # not built where no C compiler was found
+        from ._crecord import value_start  # C: the same function, the header read in place
 
 
 class FileHeader(NamedTuple):
