@@ -1,0 +1,6 @@
+"""The read path's check of a record in C: see :func:`aiokv._record.value_start`."""
+
+from collections.abc import Callable
+
+def value_start(buf: bytes | bytearray | memoryview, key: bytes, /) -> int: ...
+def use_crc32(function: Callable[[memoryview], int] | None, /) -> None: ...

@@ -1,0 +1,503 @@
+"""The read path's record check: ``value_start`` in C and in Python against check_put.
+
+``aiokv._record.value_start_py`` is the specification (check_put's tuple, narrowed to a put
+with no deadline in the VALUE_JSON64 encoding); the C ``aiokv._crecord.value_start`` must
+give the same answer for every buffer, sound or damaged. Every behavioural test runs on both,
+and each compares with the answer derived from check_put itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import mmap
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import aiokv._record
+from aiokv._record import (
+    HEADER_SIZE,
+    MAX_KEY_BYTES,
+    check_put,
+    encode_delete,
+    encode_put,
+    value_start_py,
+)
+from aiokv._validation import MAX_VALUE_BYTES, VALUE_JSON, VALUE_JSON64
+
+try:
+    from aiokv._crecord import value_start as c_value_start
+except ImportError:
+    c_value_start = None
+
+NOT_BUILT = "aiokv._crecord is not built (installed where no C compiler was found)"
+IMPLS = [
+    pytest.param(value_start_py, id="py"),
+    pytest.param(
+        c_value_start, id="c", marks=pytest.mark.skipif(c_value_start is None, reason=NOT_BUILT)
+    ),
+]
+
+ValueStart = Callable[[object, object], int]
+
+KEY = b"user:42"
+VALUE = b'{"name":"ada","n":1}'
+GOOD = encode_put(7, KEY, VALUE, 0.0, VALUE_JSON64)
+GOOD_START = HEADER_SIZE + len(KEY)
+
+# Hypothesis: enough examples to reach every check through mutations, few enough for a file
+# that runs in seconds.
+FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+BUFFER_FORMS: list[Callable[[bytes], object]] = [bytes, bytearray, memoryview]
+
+
+def expected(buf: object, key: object) -> int:
+    """The answer as the store's read path derives it from check_put."""
+    checked = check_put(buf, key)  # type: ignore[arg-type]
+    if checked is not None and checked[1] == 0.0 and checked[2] == VALUE_JSON64:
+        return checked[0]
+    return -1
+
+
+def with_crc(body_after_crc: bytes | bytearray) -> bytes:
+    return struct.pack("<I", zlib.crc32(body_after_crc)) + bytes(body_after_crc)
+
+
+def rewrite(record: bytes, at: int, data: bytes) -> bytes:
+    """``record`` with ``data`` written over it at ``at`` and its CRC made right again."""
+    changed = bytearray(record)
+    changed[at : at + len(data)] = data
+    return with_crc(changed[4:])
+
+
+def assert_agrees(value_start: ValueStart, buf: bytes, key: bytes) -> int:
+    """``value_start`` answers as check_put does for ``buf`` and ``key`` in every buffer form."""
+    want = expected(buf, key)
+    for buf_form in BUFFER_FORMS:
+        for key_form in BUFFER_FORMS:
+            b, k = buf_form(buf), key_form(key)
+            assert value_start(b, k) == want, (buf_form.__name__, key_form.__name__)
+            assert value_start_py(b, k) == want
+    return want
+
+
+# ---------------------------------------------------------------- the C module is there
+
+
+def test_the_c_module_is_built_where_it_can_be() -> None:
+    if os.environ.get("AIOKV_PURE_PYTHON"):
+        pytest.skip("AIOKV_PURE_PYTHON is set")
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler here, so the package installs without its C part")
+    assert c_value_start is not None, "aiokv._crecord did not build: reinstall (pip install -e .)"
+    assert aiokv._record.value_start is c_value_start
+
+
+def test_aiokv_pure_python_picks_the_pure_function() -> None:
+    code = (
+        "import aiokv._record as r; "
+        "print(r.value_start is r.value_start_py, r.value_start(r.encode_put(1, b'k', b'{}', "
+        "0.0, 1), b'k'))"
+    )
+    env = {**os.environ, "AIOKV_PURE_PYTHON": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["True", str(HEADER_SIZE + 1)]
+
+
+# ---------------------------------------------------------------- sound records
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+def test_a_sound_put_gives_where_its_value_starts(value_start: ValueStart) -> None:
+    assert assert_agrees(value_start, GOOD, KEY) == GOOD_START
+    assert GOOD[value_start(GOOD, KEY) :] == VALUE
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+def test_negative_zero_is_no_deadline(value_start: ValueStart) -> None:
+    # The store's read path tests ``expiry == 0.0``, which -0.0 passes.
+    record = encode_put(7, KEY, VALUE, -0.0, VALUE_JSON64)
+    assert assert_agrees(value_start, record, KEY) == GOOD_START
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+@pytest.mark.parametrize(
+    "expiry", [5e-324, -5e-324, 1.0, 1_700_000_000.5, -1.0, math.inf, -math.inf, math.nan]
+)
+def test_any_deadline_but_zero_is_refused(value_start: ValueStart, expiry: float) -> None:
+    assert assert_agrees(value_start, encode_put(7, KEY, VALUE, expiry, VALUE_JSON64), KEY) == -1
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+@pytest.mark.parametrize(
+    "bits", [0x7FF8_0000_0000_0001, 0xFFF8_0000_0000_0000, 0x7FF0_0000_0000_0001, 1 << 63 | 1]
+)
+def test_nans_of_any_sign_and_payload_are_refused(value_start: ValueStart, bits: int) -> None:
+    record = rewrite(GOOD, 20, struct.pack("<Q", bits))
+    assert assert_agrees(value_start, record, KEY) == -1
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+def test_the_json_encoding_is_left_to_check_put(value_start: ValueStart) -> None:
+    record = encode_put(7, KEY, VALUE, 0.0, VALUE_JSON)
+    assert check_put(record, KEY) == (GOOD_START, 0.0, VALUE_JSON)
+    assert assert_agrees(value_start, record, KEY) == -1
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+@pytest.mark.parametrize("encoding", [2, 0x80, 0xFF])
+def test_an_unknown_encoding_is_refused(value_start: ValueStart, encoding: int) -> None:
+    assert assert_agrees(value_start, encode_put(7, KEY, VALUE, 0.0, encoding), KEY) == -1
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+def test_a_tombstone_is_refused(value_start: ValueStart) -> None:
+    assert assert_agrees(value_start, encode_delete(7, KEY, 3), KEY) == -1
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+@pytest.mark.parametrize(
+    ("at", "data"),
+    [
+        (4, b"\x00"),  # version
+        (4, b"\x02"),
+        (5, b"\x00"),  # kind
+        (5, b"\x03"),
+        (6, bytes([len(KEY) - 1])),  # key length
+        (6, bytes([len(KEY) + 1])),
+        (8, struct.pack("<I", len(VALUE) - 1)),  # value length
+        (8, struct.pack("<I", len(VALUE) + 1)),
+        (8, struct.pack("<I", 2**32 - 1)),
+        (HEADER_SIZE, b"U"),  # the key's first byte
+        (HEADER_SIZE + len(KEY) - 1, b"3"),  # and its last
+    ],
+)
+def test_each_header_check_refuses_alone(value_start: ValueStart, at: int, data: bytes) -> None:
+    # The CRC is made right again, so only the one check can refuse the record.
+    assert assert_agrees(value_start, rewrite(GOOD, at, data), KEY) == -1
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+@pytest.mark.parametrize("seq", [0, 1, 2**63, 2**64 - 1])
+def test_the_sequence_number_is_not_checked(value_start: ValueStart, seq: int) -> None:
+    record = encode_put(seq, KEY, VALUE, 0.0, VALUE_JSON64)
+    assert assert_agrees(value_start, record, KEY) == GOOD_START
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+def test_a_wrong_crc_is_refused(value_start: ValueStart) -> None:
+    for at in (0, 3):  # the CRC itself
+        damaged = bytearray(GOOD)
+        damaged[at] ^= 0x01
+        assert assert_agrees(value_start, bytes(damaged), KEY) == -1
+    for at in range(4, len(GOOD)):  # every byte it covers
+        damaged = bytearray(GOOD)
+        damaged[at] ^= 0x80
+        assert assert_agrees(value_start, bytes(damaged), KEY) == -1
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+@pytest.mark.parametrize(
+    "key", [b"", b"user:4", b"user:421", b"User:42", b"user:43", b"\x00" * len(KEY)]
+)
+def test_another_key_is_refused(value_start: ValueStart, key: bytes) -> None:
+    assert assert_agrees(value_start, GOOD, key) == -1
+
+
+# ---------------------------------------------------------------- boundaries
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+def test_a_value_of_the_largest_size_is_accepted(value_start: ValueStart) -> None:
+    record = encode_put(7, KEY, b"7" * MAX_VALUE_BYTES, 0.0, VALUE_JSON64)
+    assert assert_agrees(value_start, record, KEY) == GOOD_START
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+def test_a_value_one_byte_over_is_refused(value_start: ValueStart) -> None:
+    # encode_put does not check the size, so this record's CRC is right.
+    record = encode_put(7, KEY, b"7" * (MAX_VALUE_BYTES + 1), 0.0, VALUE_JSON64)
+    assert zlib.crc32(record[4:]) == struct.unpack_from("<I", record)[0]
+    assert assert_agrees(value_start, record, KEY) == -1
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+@pytest.mark.parametrize("size", [0, 1, 4, HEADER_SIZE - 1])
+def test_a_buffer_shorter_than_a_header_is_refused(value_start: ValueStart, size: int) -> None:
+    assert assert_agrees(value_start, GOOD[:size], KEY) == -1
+    assert assert_agrees(value_start, GOOD[:size], b"") == -1
+    assert assert_agrees(value_start, bytes(size), b"") == -1
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+def test_a_header_alone_is_a_record_of_the_empty_key(value_start: ValueStart) -> None:
+    # check_put does not refuse a key length of 0 (decode does; no stored key is empty).
+    header_only = encode_put(7, b"", b"", 0.0, VALUE_JSON64)
+    assert len(header_only) == HEADER_SIZE
+    assert assert_agrees(value_start, header_only, b"") == HEADER_SIZE
+    assert assert_agrees(value_start, header_only, b"k") == -1
+    assert assert_agrees(value_start, bytes(HEADER_SIZE), b"") == -1
+    with_a_value = encode_put(7, b"", VALUE, 0.0, VALUE_JSON64)
+    assert assert_agrees(value_start, with_a_value, b"") == HEADER_SIZE
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+@pytest.mark.parametrize("key_len", [MAX_KEY_BYTES, MAX_KEY_BYTES + 1, 255])
+def test_key_lengths_up_to_the_header_field_are_taken(
+    value_start: ValueStart, key_len: int
+) -> None:
+    # check_put does not bound the key length by MAX_KEY_BYTES (decode does), only the
+    # header's byte does.
+    key = bytes(range(256))[-key_len:]
+    record = encode_put(7, key, VALUE, 0.0, VALUE_JSON64)
+    assert assert_agrees(value_start, record, key) == HEADER_SIZE + key_len
+    assert assert_agrees(value_start, record, key[:-1]) == -1
+
+
+# ---------------------------------------------------------------- arguments
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+@pytest.mark.parametrize(
+    ("buf", "key"),
+    [
+        (None, KEY),
+        ("text", KEY),
+        (12, KEY),
+        ([1, 2], KEY),
+        (GOOD, None),
+        (GOOD, "user:42"),
+        (GOOD, 42),
+        (b"", "k"),  # short buffer: the key is still checked
+        (None, None),
+    ],
+)
+def test_a_non_buffer_is_a_type_error(value_start: ValueStart, buf: object, key: object) -> None:
+    with pytest.raises(TypeError):
+        value_start(buf, key)
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+def test_arguments_are_two_and_positional(value_start: ValueStart) -> None:
+    call: Callable[..., int] = value_start
+    with pytest.raises(TypeError):
+        call(GOOD)
+    with pytest.raises(TypeError):
+        call(GOOD, KEY, KEY)
+    with pytest.raises(TypeError):
+        call(buf=GOOD, key=KEY)
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+def test_a_non_contiguous_buffer_is_refused_as_by_check_put(value_start: ValueStart) -> None:
+    strided = memoryview(GOOD * 2)[::2]
+    with pytest.raises(BufferError):
+        check_put(strided, KEY)  # type: ignore[arg-type]
+    with pytest.raises(BufferError):
+        value_start(strided, KEY)
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+def test_an_mmap_and_its_slices_are_read_and_let_go(
+    value_start: ValueStart, tmp_path: Path
+) -> None:
+    path = tmp_path / "seg"
+    other = encode_put(8, b"k", b"{}", 1.5, VALUE_JSON64)
+    with open(path, "wb") as f:
+        f.write(other + GOOD)
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        assert value_start(mapped[len(other) :], KEY) == GOOD_START
+        assert value_start(mapped, KEY) == -1
+        with memoryview(mapped) as view:
+            assert value_start(view[len(other) :], KEY) == GOOD_START
+            assert value_start(view[: len(other)], b"k") == -1
+    # Leaving the with block closed the map: it would raise BufferError had a buffer of it
+    # been kept.
+
+
+@pytest.mark.parametrize("value_start", IMPLS)
+def test_buffers_are_released_on_every_path(value_start: ValueStart) -> None:
+    buf = bytearray(GOOD)
+    key = bytearray(KEY)
+    cases: list[tuple[object, object]] = [
+        (buf, key),  # accepted
+        (buf, bytearray(b"x")),  # refused: another key
+        (bytearray(GOOD[:10]), key),  # refused: short
+        (bytearray(encode_put(7, KEY, VALUE, 0.0, VALUE_JSON)), key),  # refused: encoding
+        (buf, "text"),  # TypeError after the buffer was taken
+    ]
+    for b, k in cases:
+        for _ in range(3):
+            with contextlib.suppress(TypeError):
+                value_start(b, k)
+        # A bytearray with a buffer still exported cannot change size.
+        for arg in (b, k):
+            if isinstance(arg, bytearray):
+                arg.append(0)
+                del arg[-1]
+    assert value_start(buf, key) == GOOD_START
+
+
+# ---------------------------------------------------------------- fuzzing against check_put
+
+
+keys = st.one_of(
+    st.text(
+        st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=MAX_KEY_BYTES // 4
+    ).map(lambda s: s.encode()),
+    st.binary(min_size=1, max_size=MAX_KEY_BYTES),
+)
+values = st.one_of(
+    st.binary(max_size=64),
+    st.integers(MAX_VALUE_BYTES - 1, MAX_VALUE_BYTES + 1).map(lambda n: b"v" * n),
+)
+expiries = st.one_of(
+    st.sampled_from([0.0, -0.0, math.inf, -math.inf, math.nan, 5e-324, -1.0]),
+    st.floats(min_value=0.0, exclude_min=True),
+    st.floats(),
+)
+encodings = st.one_of(st.sampled_from([VALUE_JSON, VALUE_JSON64]), st.integers(0, 255))
+
+
+@st.composite
+def records(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """A put record and its key. Most have no deadline and the VALUE_JSON64 encoding, which
+    value_start accepts, so that each damage is seen to turn an acceptance into a refusal."""
+    key = draw(keys)
+    if draw(st.integers(0, 3)):
+        expiry, encoding = draw(st.sampled_from([0.0, -0.0])), VALUE_JSON64
+    else:
+        expiry, encoding = draw(expiries), draw(encodings)
+    return encode_put(draw(st.integers(0, 2**64 - 1)), key, draw(values), expiry, encoding), key
+
+
+# One damage to the record or to the key it is read for: (what, where, a byte, bytes, whether
+# to make the record's CRC right again afterwards). A damaged record whose CRC is right is
+# one that only the checks before the CRC can refuse.
+Mutation = tuple[str, int, int, bytes, bool]
+some_byte = st.one_of(st.sampled_from([0, 1, 2, 0x7F, 0x80, 0xFF]), st.integers(0, 255))
+mutations = st.one_of(
+    # A byte of the header after the CRC set to another value: half the damage, so that each
+    # field is met often, always with the CRC made right.
+    st.tuples(
+        st.just("header"),
+        st.one_of(
+            # The first byte of each field, and the expiry's sign and exponent.
+            st.sampled_from([4, 5, 6, 7, 8, 9, 11, 12, 20, 26, 27]),
+            st.integers(4, HEADER_SIZE - 1),
+        ),
+        some_byte,
+        st.just(b""),
+        st.just(True),
+    ),
+    st.tuples(
+        st.sampled_from(
+            [
+                "flip",  # a byte anywhere xored with a non-zero mask
+                "truncate",
+                "extend",
+                "key",  # another key entirely
+                "key_flip",
+                "key_cut",
+                "key_extend",
+            ]
+        ),
+        st.integers(0, 2**16),
+        some_byte,
+        st.binary(max_size=MAX_KEY_BYTES),
+        st.booleans(),
+    ),
+)
+
+
+def mutate(record: bytes, key: bytes, mutation: Mutation) -> tuple[bytes, bytes]:
+    op, at, byte, data, fix_crc = mutation
+    buf = bytearray(record)
+    if op == "flip" and buf:
+        buf[at % len(buf)] ^= byte or 0x80
+    elif op == "header" and len(buf) >= HEADER_SIZE:
+        buf[at] = byte
+    elif op == "truncate":
+        del buf[at % (len(buf) + 1) :]
+    elif op == "extend":
+        buf += data or b"\x00"
+    elif op == "key":
+        key = data
+    elif op == "key_flip" and key:
+        changed = bytearray(key)
+        changed[at % len(key)] ^= byte or 0x80
+        key = bytes(changed)
+    elif op == "key_cut":
+        key = key[:-1]
+    elif op == "key_extend":
+        key += data or b"\x00"
+    if fix_crc and len(buf) >= 4:
+        buf = bytearray(with_crc(buf[4:]))
+    return bytes(buf), key
+
+
+@FAST
+@given(record=records(), damage=st.lists(mutations, max_size=2))
+@pytest.mark.parametrize("value_start", IMPLS)
+def test_any_record_any_damage_agrees_with_check_put(
+    value_start: ValueStart, record: tuple[bytes, bytes], damage: list[Mutation]
+) -> None:
+    buf, key = record
+    for mutation in damage:
+        buf, key = mutate(buf, key, mutation)
+    assert_agrees(value_start, buf, key)
+
+
+needs_c = pytest.mark.skipif(c_value_start is None, reason=NOT_BUILT)
+
+
+@needs_c
+def test_the_c_check_uses_the_packages_crc_or_zlibs() -> None:
+    from aiokv import _crecord
+    from aiokv._crc import crc32
+
+    record = encode_put(1, b"k", b"{}", 0.0, VALUE_JSON64)
+    calls: list[int] = []
+
+    def counting(data: memoryview) -> int:
+        calls.append(len(data))
+        return zlib.crc32(data)
+
+    def kept(data: memoryview) -> int:
+        views.append(data)
+        return zlib.crc32(data)
+
+    def failing(data: memoryview) -> int:
+        raise OSError("no CRC today")
+
+    views: list[memoryview] = []
+    try:
+        _crecord.use_crc32(counting)
+        assert _crecord.value_start(record, b"k") == HEADER_SIZE + 1
+        assert calls == [len(record) - 4]
+        _crecord.use_crc32(kept)  # a function that keeps the view finds it released
+        assert _crecord.value_start(bytearray(record), b"k") == HEADER_SIZE + 1
+        with pytest.raises(ValueError, match="released"):
+            bytes(views[0])
+        _crecord.use_crc32(failing)
+        with pytest.raises(OSError, match="no CRC today"):
+            _crecord.value_start(record, b"k")
+        _crecord.use_crc32(None)  # zlib's, from C
+        assert _crecord.value_start(record, b"k") == HEADER_SIZE + 1
+        with pytest.raises(TypeError):
+            _crecord.use_crc32(42)  # type: ignore[arg-type]
+    finally:
+        _crecord.use_crc32(None if crc32 is zlib.crc32 else crc32)
