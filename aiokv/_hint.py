@@ -37,7 +37,6 @@ import operator
 import re
 import struct
 import sys
-import zlib
 from array import array
 from collections.abc import Iterator
 from itertools import accumulate
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple, TypeAlias
 
 from . import _files
+from ._crc import crc32
 from ._record import (
     FILE_HEADER_SIZE,
     FORMAT_VERSION,
@@ -194,7 +194,7 @@ class HintBuilder:
         parts.append(bytes(keys))
         parts.append(struct.pack("<II", len(columns[0]), len(keys)))
         body = b"".join(parts)
-        return body + struct.pack("<I", zlib.crc32(body))
+        return body + struct.pack("<I", crc32(body))
 
 
 class BadHint(Exception):
@@ -210,7 +210,7 @@ def decode_hint(data: bytes | mmap.mmap) -> Hint:
     if len(data) < HINT_OVERHEAD:
         raise BadHint("too short")
     count, keys_length, crc = _TRAILER.unpack_from(data, len(data) - _TRAILER.size)
-    if zlib.crc32(memoryview(data)[:-4]) != crc:
+    if crc32(memoryview(data)[:-4]) != crc:
         raise BadHint("checksum mismatch")
     magic, version, segment_id, created_seq, covered = _HEADER.unpack_from(data)
     if magic != HINT_MAGIC or version != FORMAT_VERSION:

@@ -60,6 +60,7 @@ import struct
 import zlib
 from typing import Final, NamedTuple
 
+from ._crc import crc32
 from ._validation import MAX_VALUE_BYTES, VALUE_JSON, VALUE_JSON64
 
 FORMAT_VERSION: Final = 1
@@ -108,7 +109,7 @@ def encode_put(
         + key
         + value
     )
-    return _CRC.pack(zlib.crc32(body)) + body
+    return _CRC.pack(crc32(body)) + body
 
 
 def encode_delete(seq: int, key: bytes, target: int) -> bytes:
@@ -118,7 +119,7 @@ def encode_delete(seq: int, key: bytes, target: int) -> bytes:
         + key
         + _TARGET.pack(target)
     )
-    return _CRC.pack(zlib.crc32(body)) + body
+    return _CRC.pack(crc32(body)) + body
 
 
 def tombstone_target(buf: bytes | bytearray | memoryview, record: Record) -> int:
@@ -174,7 +175,7 @@ def decode(buf: bytes | bytearray | memoryview, offset: int = 0) -> Record:
     size = HEADER_SIZE + key_len + value_len
     if end_of_buf - offset < size:
         raise BadRecord("truncated record")
-    if zlib.crc32(memoryview(buf)[offset + 4 : offset + size]) != crc:
+    if crc32(memoryview(buf)[offset + 4 : offset + size]) != crc:
         raise BadRecord("checksum mismatch")
     if not expiry >= 0.0:  # also refuses NaN
         raise BadRecord("negative expiry")
@@ -202,7 +203,7 @@ def check_put(buf: bytes, key: bytes) -> tuple[int, float, int] | None:
         and encoding in (VALUE_JSON64, VALUE_JSON)
         and value_len <= MAX_VALUE_BYTES
         and expiry >= 0.0
-        and zlib.crc32(memoryview(buf)[4:]) == crc
+        and crc32(memoryview(buf)[4:]) == crc
     ):
         return value_start, expiry, encoding
     return None
@@ -233,7 +234,13 @@ value_start_py: Final = value_start
 
 if not os.environ.get("AIOKV_PURE_PYTHON"):
     with contextlib.suppress(ImportError):  # not built where no C compiler was found
-        from ._crecord import value_start  # C: the same function, the header read in place
+        from ._crecord import (
+            use_crc32,
+            value_start,  # C: the same function, the header read in place
+        )
+
+        # The C check calls zlib itself, or the faster CRC the package uses, through Python.
+        use_crc32(None if crc32 is zlib.crc32 else crc32)
 
 
 class FileHeader(NamedTuple):
@@ -244,7 +251,7 @@ class FileHeader(NamedTuple):
 
 def encode_file_header(kind: int, created_seq: int, source: int = 0) -> bytes:
     head = _FILE_HEADER.pack(FILE_MAGIC, FORMAT_VERSION, kind, created_seq, source)
-    return head + _CRC.pack(zlib.crc32(head))
+    return head + _CRC.pack(crc32(head))
 
 
 def decode_file_header(buf: bytes | bytearray | memoryview) -> FileHeader:
@@ -255,7 +262,7 @@ def decode_file_header(buf: bytes | bytearray | memoryview) -> FileHeader:
     if magic != FILE_MAGIC:
         raise BadRecord("not an aiokv segment (bad magic)")
     (crc,) = _CRC.unpack_from(buf, _FILE_HEADER.size)
-    if zlib.crc32(memoryview(buf)[: _FILE_HEADER.size]) != crc:
+    if crc32(memoryview(buf)[: _FILE_HEADER.size]) != crc:
         raise BadRecord("file header checksum mismatch")
     if version != FORMAT_VERSION:
         raise BadRecord(f"unknown format version {version}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import struct
-import types
 import zlib
 
 import pytest
@@ -208,7 +207,7 @@ class _CrcSpy:
 @pytest.fixture
 def crc_spy(monkeypatch: pytest.MonkeyPatch) -> _CrcSpy:
     spy = _CrcSpy()
-    monkeypatch.setattr(_record, "zlib", types.SimpleNamespace(crc32=spy.crc32))
+    monkeypatch.setattr(_record, "crc32", spy.crc32)
     return spy
 
 
