@@ -42,13 +42,20 @@ from ._index import (
 from ._lock import StoreLock
 from ._options import DEFAULT_MAX_SIZE, Durability, Options
 from ._reaper import run_reaper
-from ._record import FILE_HEADER_SIZE, KIND_DELETE, KIND_PUT, BadRecord, check_put, decode
+from ._record import (
+    FILE_HEADER_SIZE,
+    KIND_DELETE,
+    KIND_PUT,
+    BadRecord,
+    check_put,
+    decode,
+    value_start,
+)
 from ._recovery import recover
 from ._segment import ReadGate, Segment
 from ._stats import StoreStats
 from ._validation import (
     VALUE_JSON,
-    VALUE_JSON64,
     check_key,
     check_ttl,
     decode_value,
@@ -450,10 +457,12 @@ class AsyncDataStore:
         # worker (see aiokv._threads).
         read = segment.pread if _threads.in_flight.busy else segment.read
         data = read(loc >> SIZE_BITS & OFFSET_MASK, loc & SIZE_MASK)
-        checked = check_put(data, key_bytes)
-        if checked is not None and checked[1] == 0.0 and checked[2] == VALUE_JSON64:
+        # The common case (a sound put of this key, no deadline, orjson's encoding) decoded
+        # here; _value has the rest, and says what is wrong.
+        start = value_start(data, key_bytes)
+        if start > 0:
             try:
-                value: dict[str, Any] = orjson.loads(memoryview(data)[checked[0] :])
+                value: dict[str, Any] = orjson.loads(memoryview(data)[start:])
             except ValueError:
                 pass  # _value below says why it does not decode
             else:
@@ -496,10 +505,10 @@ class AsyncDataStore:
             if mapped is not None and offset + size <= len(mapped):
                 data = mapped[offset : offset + size]
                 # The common case decoded here, as in read(); _value has the rest.
-                checked = check_put(data, key_bytes)
-                if checked is not None and checked[1] == 0.0 and checked[2] == VALUE_JSON64:
+                start = value_start(data, key_bytes)
+                if start > 0:
                     try:
-                        value: dict[str, Any] = orjson.loads(memoryview(data)[checked[0] :])
+                        value: dict[str, Any] = orjson.loads(memoryview(data)[start:])
                     except ValueError:
                         pass
                     else:
@@ -525,13 +534,13 @@ class AsyncDataStore:
         checked = check_put(data, key_bytes)
         if checked is None:
             raise self._bad_record(key, key_bytes, segment, offset_of(loc), size_of(loc), data)
-        value_start, expiry, encoding = checked
+        begins, expiry, encoding = checked
         if expiry and self._clock.time() >= expiry:
             # The index said live, but a reader in another thread can see a location and a
             # deadline from either side of a re-create; the record's own deadline decides.
             raise KeyNotFoundError(f"key {describe_key(key)} not found")
         try:
-            return decode_value(memoryview(data)[value_start:], encoding)
+            return decode_value(memoryview(data)[begins:], encoding)
         except (ValueError, RecursionError) as exc:
             # The checksum matched, so the bytes are as written, but this process cannot
             # decode them (an integer beyond its int_max_str_digits, say).
