@@ -81,6 +81,8 @@ logger = logging.getLogger("aiokv")
 READS_PER_YIELD = 32
 """A read lets other tasks run once in this many: a few µs of loop time, never a stall."""
 
+_in_flight = _threads.in_flight  # read by every read on the loop: one global, not two lookups
+
 
 class _State(enum.Enum):
     NEW = "new"
@@ -452,11 +454,16 @@ class AsyncDataStore:
         if loc is None:
             raise KeyNotFoundError(f"key {describe_key(key)} not found")
         segment = self._segments[loc >> SEGMENT_SHIFT]
-        # Through the segment's memory map, unless a worker thread of the store is busy: the
-        # loop would then hold the GIL nearly all the time, and pread lets go of it for the
-        # worker (see aiokv._threads).
-        read = segment.pread if _threads.in_flight.busy else segment.read
-        data = read(loc >> SIZE_BITS & OFFSET_MASK, loc & SIZE_MASK)
+        offset, size = loc >> SIZE_BITS & OFFSET_MASK, loc & SIZE_MASK
+        # A slice of the segment's memory map (taken once: the map and its length belong
+        # together), unless the record lies past it, or a worker thread of the store is busy:
+        # the loop would then hold the GIL nearly all the time, and pread lets go of it for
+        # the worker (see aiokv._threads).
+        mapped = segment.mapped
+        if mapped is not None and offset + size <= len(mapped) and not _in_flight.busy:
+            data = mapped[offset : offset + size]
+        else:
+            data = segment.pread(offset, size)
         # The common case (a sound put of this key, no deadline, orjson's encoding) decoded
         # here; _value has the rest, and says what is wrong.
         start = value_start(data, key_bytes)
