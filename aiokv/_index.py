@@ -67,18 +67,19 @@ def tombstone_size(key: bytes) -> int:
     return delete_size(key) + entry_size(len(key))
 
 
-RecordKey = Callable[[int], "bytes | None"]
-"""The key of the sound put record at a location; None if none can be read there."""
+RecordHolds = Callable[[int, bytes], bool]
+"""Whether the record at a location is a put of a key: False only for a sound record of
+another key (see :class:`Index`)."""
 
 
-def _no_records(loc: int) -> bytes | None:
-    return None
+def _no_records(loc: int, key: bytes) -> bool:
+    return True
 
 
 class Index:
     """Key → location, with live bytes per segment and the room live keys' deletes need.
 
-    ``record_key`` reads the key of the record at a location; it is asked only when a key's
+    ``holds`` reads the record at a location for a key; it is asked only when a key's
     hash is found in the directory and the question is whether that entry is this key's (a
     write, or a delete, never a read). If the record cannot be read whole and sound (damaged,
     or the disk fails), the entry is taken for the key's own: a damaged record of this key (a
@@ -95,15 +96,13 @@ class Index:
         "_dir",
         "_expiries",
         "_named",
+        "holds",
         "live_bytes",
-        "record_key",
         "tombstone_bytes",
         "total_live_bytes",
     )
 
-    def __init__(
-        self, record_key: RecordKey = _no_records, *, keydir: PyKeyDir | None = None
-    ) -> None:
+    def __init__(self, holds: RecordHolds = _no_records, *, keydir: PyKeyDir | None = None) -> None:
         # A fresh random hash key per index: which keys collide cannot be known outside.
         self._dir = keydir if keydir is not None else KeyDir(os.urandom(16))
         # Live keys whose hash another live key holds in the directory (almost always none).
@@ -112,7 +111,7 @@ class Index:
         # (deadline, key) for every put that carried a TTL; stale items are skipped when
         # popped, which is cheaper than finding and removing them on every overwrite.
         self._expiries: list[tuple[float, bytes]] = []
-        self.record_key = record_key
+        self.holds = holds
         self.live_bytes: defaultdict[int, int] = defaultdict(int)
         self.tombstone_bytes = 0
         self.total_live_bytes = 0
@@ -138,8 +137,7 @@ class Index:
 
     def _holds(self, loc: int, key: bytes) -> bool:
         """Whether the directory entry ``loc``, found by ``key``'s hash, is ``key``'s."""
-        found = self.record_key(loc)
-        return found is None or found == key
+        return self.holds(loc, key)
 
     def points_at(self, key: bytes, loc: int) -> bool:
         """Whether ``key``'s entry is ``loc``, where a record of ``key`` lies: no read needed,
@@ -152,9 +150,16 @@ class Index:
         """Whether the two keys would share a directory entry."""
         return self._dir.hash(key) == self._dir.hash(other)
 
-    def may_hold(self, key: bytes) -> bool:
-        """False only if ``key`` is surely not indexed; asks no record (any thread)."""
-        return self._dir.get(key) is not None
+    def surely_absent(self, key: bytes, now: float) -> bool:
+        """True only if ``key`` is surely not live at ``now``; asks no record (any thread).
+
+        A key kept by name has its hash in the directory too, and a deadline is kept only
+        for an indexed key, so both answers are exact when they say absent.
+        """
+        if self._dir.get(key) is None:
+            return True
+        deadline = self._deadlines.get(key) if self._deadlines else None
+        return deadline is not None and now >= deadline
 
     def deadline(self, key: bytes) -> float:
         """When ``key`` expires; 0.0 if never (or if it is not in the index)."""

@@ -30,7 +30,7 @@ from ._hint import (
     split_keys,
     write_hint,
 )
-from ._index import Index, RecordKey, location, offset_of, segment_of, size_of
+from ._index import Index, RecordHolds, location, offset_of, segment_of, size_of
 from ._record import (
     FILE_COMPACTED,
     FILE_HEADER_SIZE,
@@ -46,6 +46,7 @@ from ._record import (
     decode_file_header,
     record_seq,
     tombstone_target,
+    value_start,
 )
 from ._segment import TMP_SUFFIX, Segment, parse_segment_name, scan, segment_name
 from .errors import CorruptionError
@@ -145,8 +146,8 @@ class _Rebuild:
         return index
 
 
-def record_reader(segments: dict[int, Segment]) -> RecordKey:
-    """Reads the key of the put record at a location, for :class:`Index`.
+def record_reader(segments: dict[int, Segment]) -> RecordHolds:
+    """Tells whether the record at a location is a put of a key, for :class:`Index`.
 
     Over ``segments`` as it is when asked: the same dict goes on to serve the open store.
     Called only on the thread that changes the index (the open's, then the loop's), which is
@@ -154,19 +155,22 @@ def record_reader(segments: dict[int, Segment]) -> RecordKey:
     found there is open for the whole read.
     """
 
-    def record_key(loc: int) -> bytes | None:
+    def holds(loc: int, key: bytes) -> bool:
         segment = segments.get(segment_of(loc))
         if segment is None:
-            return None
+            return True  # nothing to tell by: the entry is taken for the key's own
         try:
-            record = decode(segment.read(offset_of(loc), size_of(loc)))
+            data = segment.read(offset_of(loc), size_of(loc))
+            if value_start(data, key) > 0:  # the common case, checked in C where built
+                return True
+            record = decode(data)
         except (BadRecord, OSError):
             # Never raised: the index asks this while it applies a write already on disk. A
             # read of the key's own value reports the damage or the failing disk.
-            return None
-        return record.key if record.kind == KIND_PUT else None
+            return True
+        return record.kind != KIND_PUT or record.key == key
 
-    return record_key
+    return holds
 
 
 def recover(directory: Path, now: float, max_size: int) -> Recovered:

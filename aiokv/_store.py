@@ -588,7 +588,8 @@ class AsyncDataStore:
         """
         writer = self._open_writer()
         key_bytes = check_key(key)
-        if self._index.get_live(key_bytes, self._clock.time()) is None:
+        # Refused here only if surely absent, which reads no record; the writer decides.
+        if self._index.surely_absent(key_bytes, self._clock.time()):
             raise KeyNotFoundError(f"key {describe_key(key)} not found")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await writer.submit(Op(KIND_DELETE, key, key_bytes, b"", 0.0, future))
@@ -616,7 +617,7 @@ class AsyncDataStore:
         else:
             # Refused here only if surely absent: telling whether an entry found is this
             # key's reads its record, which only the loop thread may do.
-            if not self._index.may_hold(key_bytes):
+            if self._index.surely_absent(key_bytes, now):
                 raise KeyNotFoundError(f"key {describe_key(key)} not found")
             data, encoding, expiry = b"", VALUE_JSON, 0.0
         done: concurrent.futures.Future[None] = concurrent.futures.Future()

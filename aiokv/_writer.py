@@ -85,6 +85,9 @@ class _Accepted:
     size: int
     seq: int
     target: int  # a tombstone's target segment; 0 for a put
+    # A delete's: the location of the record it deletes, when that was in the index as the
+    # batch was planned (None: written by an earlier op of the batch).
+    deletes: int | None = None
 
 
 SEGMENT_OVERHEAD: Final = FILE_HEADER_SIZE + HINT_OVERHEAD
@@ -367,6 +370,7 @@ class Writer:
         compaction_room = max(0, self._segment_bytes - self.compaction_bytes)
         touched: dict[str, bool] = {}  # key -> live after the ops laid out so far
         placed: dict[str, int] = {}  # key -> the segment holding its live record
+        indexed: dict[str, int] = {}  # key -> its live record's location in the index
         cursor = self.active.size
         hint = self.active_hint.size  # the active segment's hint as it will be written
         disk = self.disk_bytes
@@ -385,6 +389,7 @@ class Writer:
                 live = loc is not None
                 if loc is not None:
                     placed[key] = segment_of(loc)
+                    indexed[key] = loc
             is_put = op.kind == KIND_PUT
             if is_put and live:
                 refused[id(op)] = KeyExistsError(f"key {describe_key(key)} already exists")
@@ -447,8 +452,12 @@ class Writer:
                 placed[key] = self._roll_id if roll else self.active.id
             else:
                 parts.append(encode_delete(seq, op.key_bytes, placed[key]))
-            target = 0 if is_put else placed[key]
-            accepted.append(_Accepted(op, cursor, size, seq, target))
+            if is_put:
+                accepted.append(_Accepted(op, cursor, size, seq, 0))
+            else:
+                accepted.append(
+                    _Accepted(op, cursor, size, seq, placed[key], indexed.pop(key, None))
+                )
             cursor += size
             hint += hint_entry
             disk += size
@@ -561,9 +570,17 @@ class Writer:
         return error
 
     def _apply(self, accepted: list[_Accepted]) -> None:
+        """Index what the batch wrote.
+
+        A delete removes the entry at the location the plan found (or that an earlier op of
+        the batch put): nothing can have moved it since, as compaction moves records under
+        the batch lock, so no record is read to know the entry is the key's. If the entry is
+        gone meanwhile (the reaper dropped the key as it expired), there is nothing to remove.
+        """
         index = self._index
         hint = self.active_hint
         segment_id = self.active.id
+        put_here: dict[bytes, int] = {}
         for item in accepted:
             op = item.op
             hint.add(
@@ -573,8 +590,10 @@ class Writer:
                 loc = location(segment_id, item.offset, item.size)
                 if index.put(op.key_bytes, loc, op.expiry) is not None:
                     self._made_dead = True  # it replaced an (expired) record
+                put_here[op.key_bytes] = loc
             else:
-                index.remove(op.key_bytes)
+                at = put_here.pop(op.key_bytes, item.deletes)
+                index.remove(op.key_bytes, at=at)
                 self._made_dead = True
 
     def close_sync(self) -> None:
