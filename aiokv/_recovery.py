@@ -188,11 +188,7 @@ def recover(directory: Path, now: float, max_size: int) -> Recovered:
     """
     ids = _prepare(directory)
     segments: dict[int, Segment] = {}
-    rebuild = _Rebuild(segments)
-    dropped = 0
-    active_hint = HintBuilder()
-    active_hint_file = 0
-    lost_hints: list[tuple[Segment, HintBuilder]] = []
+    lost_hints: list[tuple[Segment, HintBuilder]]
     try:
         for segment_id in ids:
             try:
@@ -206,26 +202,43 @@ def recover(directory: Path, now: float, max_size: int) -> Recovered:
         logs = [s.id for s in segments.values() if s.kind == FILE_LOG]
         active = segments[max(logs)] if logs else None
         hints = {s.id: _load_hint(directory, s) for s in segments.values()}
-        order = sorted(segments.values(), key=lambda s: _first_seq(s, hints[s.id]))
-        with _collector_paused():
-            for segment in order:
-                hint, hint_file = hints[segment.id]
-                covered = FILE_HEADER_SIZE
-                if hint is not None:
-                    rebuild.apply_hint(segment.id, hint)
-                    covered = hint.covered
-                builder = None
-                if segment is active:
-                    active_hint_file = hint_file
-                    builder = active_hint
-                    if hint is not None:
-                        builder.inherit(directory / hint_name(segment.id), hint)
-                elif hint is None:
-                    builder = HintBuilder()  # a sealed segment that lost its hint gets it back
-                    lost_hints.append((segment, builder))
-                dropped += _scan_rest(segment, covered, rebuild, builder, segment is active)
-                rebuild.max_seq = max(rebuild.max_seq, segment.created_seq - 1)
-            index = rebuild.finish(now)
+        while True:
+            # Rebuilt from the start if a hint turns out unusable while it is applied (its
+            # checksum matched, but its keys do not lie where its lengths say): that hint is
+            # dropped and its segment scanned, as for a hint refused before.
+            rebuild = _Rebuild(segments)
+            dropped = 0
+            active_hint = HintBuilder()
+            active_hint_file = 0
+            lost_hints = []
+            order = sorted(segments.values(), key=lambda s: _first_seq(s, hints[s.id]))
+            try:
+                with _collector_paused():
+                    for segment in order:
+                        hint, hint_file = hints[segment.id]
+                        covered = FILE_HEADER_SIZE
+                        if hint is not None:
+                            rebuild.apply_hint(segment.id, hint)
+                            covered = hint.covered
+                        builder = None
+                        if segment is active:
+                            active_hint_file = hint_file
+                            builder = active_hint
+                            if hint is not None:
+                                builder.inherit(directory / hint_name(segment.id), hint)
+                        elif hint is None:
+                            # A sealed segment that lost its hint gets it back.
+                            builder = HintBuilder()
+                            lost_hints.append((segment, builder))
+                        dropped += _scan_rest(segment, covered, rebuild, builder, segment is active)
+                        rebuild.max_seq = max(rebuild.max_seq, segment.created_seq - 1)
+                    index = rebuild.finish(now)
+                break
+            except BadHint as bad:
+                path = directory / hint_name(segment.id)
+                logger.warning("aiokv: %s: ignoring the hint (%s); scanning the segment", path, bad)
+                _files.unlink(path)
+                hints[segment.id] = (None, 0)
         if rebuild.max_seq >= MAX_SEQ:
             # No store makes 2**64 writes; a number this high was written wrong, and the
             # store could not number another record.

@@ -256,3 +256,28 @@ def test_hint_with_keys_that_are_not_utf8_is_refused(keys: list[bytes]) -> None:
     check_entries(hint)
     with pytest.raises(BadHint, match="not UTF-8"):
         split_keys(hint)
+
+
+async def test_a_hint_whose_keys_are_not_where_its_lengths_say_is_dropped(
+    store_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Checksum sound, columns plausible, but the key lengths swapped: only applying the hint
+    # finds it out, part way through. The open starts again without it and scans.
+    async with AsyncDataStore(store_path) as store:
+        await store.create("a", value(1))
+        await store.create("bcd", value(2))
+    hint = store_path / hint_name(1)
+    data = bytearray(hint.read_bytes())
+    count = 2
+    lengths = 32 + count  # the key-length column follows the kinds
+    assert data[lengths : lengths + 2] == bytes([1, 3])
+    data[lengths : lengths + 2] = bytes([3, 1])
+    body = bytes(data[:-4])
+    hint.write_bytes(body + zlib.crc32(body).to_bytes(4, "little"))
+    caplog.set_level(logging.WARNING, logger="aiokv")
+    async with AsyncDataStore(store_path) as store:
+        assert await store.read("a") == value(1)
+        assert await store.read("bcd") == value(2)
+        assert len(store._index) == 2
+    assert "ignoring the hint" in caplog.text
+    assert split_keys(decode_hint(hint.read_bytes())) == [b"a", b"bcd"]  # written anew at close
