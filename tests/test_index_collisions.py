@@ -109,22 +109,23 @@ async def test_a_store_with_colliding_hashes_keeps_every_key_apart(tmp_path: Pat
                 await store.create(key, {"step": step})
                 model[key] = {"step": step}
         await store.compact()
-        for key in keys:
-            if key in model:
-                assert await store.read(key) == model[key]
-            else:
-                with pytest.raises(KeyNotFoundError):
-                    await store.read(key)
+        await reads_match(store, keys, model)
     # Opened again from hints and scans, in which one key's entries meet others' at every turn.
     async with AsyncDataStore(path, max_size=4 << 20, segment_max_bytes=64 << 10) as store:
         assert len(store._index) == len(model)
-        for key in keys:
-            if key in model:
-                assert await store.read(key) == model[key]
-            else:
-                with pytest.raises(KeyNotFoundError):
-                    await store.read(key)
+        await reads_match(store, keys, model)
         assert (await store.stats()).live_keys == len(model)
+
+
+async def reads_match(
+    store: AsyncDataStore, keys: list[str], model: dict[str, dict[str, int]]
+) -> None:
+    for key in keys:
+        if key in model:
+            assert await store.read(key) == model[key]
+        else:
+            with pytest.raises(KeyNotFoundError):
+                await store.read(key)
 
 
 @pytest.mark.usefixtures("colliding")
