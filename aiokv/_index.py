@@ -5,7 +5,7 @@ No values are held here, and no keys either, for all but a few: the locations ar
 (a dict of keys cost over 200). The record at a location holds its key, so whoever needs to
 know that a location is a given key's reads it there: a read compares the key anyway, and a
 write asks :meth:`Index.find`, which compares it. Two live keys whose hashes agree (about one
-pair in a store of 16 million keys) cannot share the directory's entry: the second is kept by
+pair among 24 million keys) cannot share the directory's entry: the second is kept by
 its full key in a small dict beside it. Keys with a deadline are also kept by name, with it.
 
 Changes are made on the store's event-loop thread (and by the open, before the store is
@@ -129,15 +129,11 @@ class Index:
             if loc is not None:
                 return loc
         loc = self._dir.get(key)
-        if loc is None or self._holds(loc, key):
+        if loc is None or self.holds(loc, key):
             return loc
         return None  # another key with the same hash
 
     get = find
-
-    def _holds(self, loc: int, key: bytes) -> bool:
-        """Whether the directory entry ``loc``, found by ``key``'s hash, is ``key``'s."""
-        return self.holds(loc, key)
 
     def points_at(self, key: bytes, loc: int) -> bool:
         """Whether ``key``'s entry is ``loc``, where a record of ``key`` lies: no read needed,
@@ -219,7 +215,7 @@ class Index:
             named[key] = loc
             return was
         old = self._dir.put(key, loc)
-        if old is not None and not self._holds(old, key):
+        if old is not None and not self.holds(old, key):
             # The entry was another live key's: it keeps it, and this key is kept by name.
             self._dir.put(key, old)
             named[key] = loc
@@ -250,7 +246,7 @@ class Index:
             del named[key]
         else:
             old = self._dir.get(key)
-            if old is None or (old != at if at is not None else not self._holds(old, key)):
+            if old is None or (old != at if at is not None else not self.holds(old, key)):
                 return None
             self._dir.pop(key)
             if named:
