@@ -32,7 +32,6 @@ instead of a Python loop over its entries: a million keys are a few C calls.
 
 from __future__ import annotations
 
-import mmap
 import operator
 import re
 import struct
@@ -201,7 +200,7 @@ class BadHint(Exception):
     """The hint cannot be trusted; the caller scans the data file instead."""
 
 
-def decode_hint(data: bytes | mmap.mmap) -> Hint:
+def decode_hint(data: bytes) -> Hint:
     """Check a hint file's framing and checksum; raise :class:`BadHint` at any doubt.
 
     The hint returned holds views of ``data``, not copies: an open reads hints of tens of
