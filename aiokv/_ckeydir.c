@@ -666,21 +666,32 @@ KeyDir_hash(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject 
 PyDoc_STRVAR(KeyDir_get_doc, "get($self, /, key)\n--\n\n"
                              "The location stored for the key's hash, or None.");
 
-static PyObject *
-KeyDir_get(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* The entry of the one key in args (get's and pop's argument): its index, with its slot in
+   *at; -1 if the key's hash is absent; -2 with an exception set for a bad argument. */
+static Py_ssize_t
+find_key(KeyDirObject *kd, const char *fname, PyObject *const *args, Py_ssize_t nargs,
+         PyObject *kwnames, size_t *at)
 {
-    PyObject *key = one_key("get", args, nargs, kwnames);
+    PyObject *key = one_key(fname, args, nargs, kwnames);
     int64_t h;
-    Py_ssize_t e;
-    size_t at;
     if (key == NULL) {
-        return NULL;
+        return -2;
     }
     h = kd_hash_key(kd, key);
     if (h < 0) {
+        return -2;
+    }
+    return kd_find(kd, (uint64_t)h, at, NULL);
+}
+
+static PyObject *
+KeyDir_get(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    size_t at;
+    Py_ssize_t e = find_key(kd, "get", args, nargs, kwnames, &at);
+    if (e == -2) {
         return NULL;
     }
-    e = kd_find(kd, (uint64_t)h, &at, NULL);
     if (e < 0) {
         Py_RETURN_NONE;
     }
@@ -742,19 +753,12 @@ PyDoc_STRVAR(KeyDir_pop_doc, "pop($self, /, key)\n--\n\n"
 static PyObject *
 KeyDir_pop(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *key = one_key("pop", args, nargs, kwnames);
-    PyObject *old;
-    int64_t h;
-    Py_ssize_t e;
     size_t at;
-    if (key == NULL) {
+    PyObject *old;
+    Py_ssize_t e = find_key(kd, "pop", args, nargs, kwnames, &at);
+    if (e == -2) {
         return NULL;
     }
-    h = kd_hash_key(kd, key);
-    if (h < 0) {
-        return NULL;
-    }
-    e = kd_find(kd, (uint64_t)h, &at, NULL);
     if (e < 0) {
         Py_RETURN_NONE;
     }
