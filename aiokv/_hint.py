@@ -292,10 +292,6 @@ def check_keys(hint: Hint) -> None:
         start = end
 
 
-def has_tombstones(hint: Hint) -> bool:
-    return KIND_DELETE in hint.columns[0]
-
-
 def first_entry_seq(hint: Hint) -> int:
     """The sequence number of the first entry of a hint that has one."""
     return int(hint.columns[4][0])

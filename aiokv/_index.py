@@ -133,8 +133,6 @@ class Index:
             return loc
         return None  # another key with the same hash
 
-    get = find
-
     def points_at(self, key: bytes, loc: int) -> bool:
         """Whether ``key``'s entry is ``loc``, where a record of ``key`` lies: no read needed,
         since no two records share a location."""

@@ -278,7 +278,7 @@ async def test_tombstone_survives_partial_compaction(store_path: Path) -> None:
     try:
         assert store._writer is not None
         await store.create("k", {"v": "old"})
-        k_loc = store._index.get(b"k")
+        k_loc = store._index.find(b"k")
         assert k_loc is not None
         assert segment_of(k_loc) == 1
         while store._writer.active.id < 3:
@@ -659,7 +659,7 @@ async def test_reads_and_writes_during_compaction_see_the_right_data(
         while not compacting.done():
             for key in sealed_keys:
                 during_a_step += stepping.locked()
-                loc = store._index.get(key.encode())
+                loc = store._index.find(key.encode())
                 from_a_copy += loc is not None and segment_of(loc) not in logs
                 assert await store.read(key) == live[key], key
             key = f"w{rounds}"

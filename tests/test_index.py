@@ -50,10 +50,10 @@ def test_relocate_moves_only_a_key_still_at_its_old_place() -> None:
     old = location(1, 32, 100)
     index.put(b"k", old, 0.0)
     assert index.relocate(b"k", old, location(5, 32, 100))
-    assert index.get(b"k") == location(5, 32, 100)
+    assert index.find(b"k") == location(5, 32, 100)
     assert (index.live_bytes[1], index.live_bytes[5]) == (0, 100)
     assert not index.relocate(b"k", old, location(6, 32, 100))  # moved since
-    assert index.get(b"k") == location(5, 32, 100)
+    assert index.find(b"k") == location(5, 32, 100)
 
 
 def test_deadline_hides_a_key_from_its_deadline_on() -> None:
@@ -62,7 +62,7 @@ def test_deadline_hides_a_key_from_its_deadline_on() -> None:
     index.put(b"p", location(1, 72, 40), 0.0)
     assert index.get_live(b"t", 99.999) is not None
     assert index.get_live(b"t", 100.0) is None
-    assert index.get(b"t") is not None  # still indexed until reaped
+    assert index.find(b"t") is not None  # still indexed until reaped
     assert index.get_live(b"p", 1e12) is not None
     assert index.deadline(b"t") == 100.0
     assert index.deadline(b"p") == 0.0
