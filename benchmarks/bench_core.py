@@ -20,252 +20,41 @@ the median and the range. Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import os
-import platform
-import statistics
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiokv
+from _bench import machine
+from _bench.core import (
+    PHASES,
+    Case,
+    Run,
+    document,
+    measure_size,
+    print_cases,
+    run_async,
+    run_cases,
+    run_sync,
+)
+from _bench.output import print_total, write_json
+from _bench.values import ID_OVERHEAD, Value, id_pad, id_value, make_keys
 
 ASYNC_TASKS = 100
 SYNC_THREADS = 4
 SIZE_KEYS = 100_000  # the store whose directory size is reported
-PHASES = ("create", "read", "delete")
 
 
-@dataclass
-class Case:
-    name: str
-    n: int
-    phases: tuple[str, ...]
-    runs: list[dict[str, float]] = field(default_factory=list)  # phase -> ops/s, per repeat
-
-    def summary(self, phase: str) -> tuple[float, float, float] | None:
-        rates = [run[phase] for run in self.runs if phase in run]
-        if not rates:
-            return None
-        return statistics.median(rates), min(rates), max(rates)
-
-
-def make_keys(n: int) -> list[str]:
-    return [f"key:{i:08d}" for i in range(n)]
-
-
-def make_values(n: int, value_bytes: int) -> list[dict[str, Any]]:
+def make_values(n: int, value_bytes: int) -> list[Value]:
     """``n`` distinct dicts whose compact JSON is exactly ``value_bytes`` long."""
-    overhead = len(json.dumps({"id": f"{0:08d}", "pad": ""}, separators=(",", ":")))
-    if value_bytes < overhead:
-        raise SystemExit(f"--value-bytes must be at least {overhead}")
-    pad = "x" * (value_bytes - overhead)  # one string shared by every value
-    values = [{"id": f"{i:08d}", "pad": pad} for i in range(n)]
-    encoded = json.dumps(values[0], separators=(",", ":"), ensure_ascii=False).encode()
-    assert len(encoded) == value_bytes
-    return values
+    if value_bytes < ID_OVERHEAD:
+        raise SystemExit(f"--value-bytes must be at least {ID_OVERHEAD}")
+    pad = id_pad(value_bytes)  # one string shared by every value
+    return [id_value(i, pad) for i in range(n)]
 
 
-def directory_bytes(path: Path) -> int:
-    return sum(entry.stat().st_size for entry in path.iterdir() if entry.is_file())
-
-
-def chunks(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
-    return [items[i::parts] for i in range(parts)]
-
-
-# -- AsyncDataStore ------------------------------------------------------------------------
-
-
-async def _async_phase(
-    store: aiokv.AsyncDataStore,
-    phase: str,
-    keys: Sequence[str],
-    values: Sequence[dict[str, Any]],
-    tasks: int,
-) -> float:
-    """Run one phase over every key with ``tasks`` coroutines; return the seconds it took."""
-
-    async def work(indices: Sequence[int]) -> None:
-        if phase == "create":
-            for i in indices:
-                await store.create(keys[i], values[i])
-        elif phase == "read":
-            for i in indices:
-                await store.read(keys[i])
-        else:
-            for i in indices:
-                await store.delete(keys[i])
-
-    indices = range(len(keys))
-    started = time.perf_counter()
-    if tasks == 1:
-        await work(indices)
-    else:
-        await asyncio.gather(*(work(part) for part in chunks(indices, tasks)))
-    return time.perf_counter() - started
-
-
-async def _async_run(
-    path: Path,
-    keys: Sequence[str],
-    values: Sequence[dict[str, Any]],
-    tasks: int,
-    phases: Sequence[str],
-    durability: str,
-) -> dict[str, float]:
-    rates: dict[str, float] = {}
-    async with aiokv.AsyncDataStore(path, durability=durability) as store:  # type: ignore[arg-type]
-        for phase in phases:
-            seconds = await _async_phase(store, phase, keys, values, tasks)
-            rates[phase] = len(keys) / seconds
-    return rates
-
-
-def run_async(
-    base: Path | None,
-    keys: Sequence[str],
-    values: Sequence[dict[str, Any]],
-    phases: Sequence[str],
-    *,
-    tasks: int,
-    durability: str = "flush",
-) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="aiokv-bench-", dir=base) as tmp:
-        return asyncio.run(_async_run(Path(tmp) / "store", keys, values, tasks, phases, durability))
-
-
-# -- DataStore -----------------------------------------------------------------------------
-
-
-def _sync_phase(
-    store: aiokv.DataStore,
-    phase: str,
-    keys: Sequence[str],
-    values: Sequence[dict[str, Any]],
-    threads: int,
-) -> float:
-    def work(indices: Sequence[int]) -> None:
-        if phase == "create":
-            for i in indices:
-                store.create(keys[i], values[i])
-        elif phase == "read":
-            for i in indices:
-                store.read(keys[i])
-        else:
-            for i in indices:
-                store.delete(keys[i])
-
-    parts = chunks(range(len(keys)), threads)
-    if threads == 1:
-        started = time.perf_counter()
-        work(parts[0])
-        return time.perf_counter() - started
-    errors: list[BaseException] = []
-    gate = threading.Barrier(threads + 1)
-
-    def thread_main(indices: Sequence[int]) -> None:
-        gate.wait()
-        try:
-            work(indices)
-        except BaseException as exc:
-            errors.append(exc)
-
-    pool = [threading.Thread(target=thread_main, args=(part,)) for part in parts]
-    for thread in pool:
-        thread.start()
-    gate.wait()  # every thread is ready: start the clock as they are released
-    started = time.perf_counter()
-    for thread in pool:
-        thread.join()
-    seconds = time.perf_counter() - started
-    if errors:
-        raise errors[0]
-    return seconds
-
-
-def run_sync(
-    base: Path | None,
-    keys: Sequence[str],
-    values: Sequence[dict[str, Any]],
-    phases: Sequence[str],
-    *,
-    threads: int,
-) -> dict[str, float]:
-    rates: dict[str, float] = {}
-    with (
-        tempfile.TemporaryDirectory(prefix="aiokv-bench-", dir=base) as tmp,
-        aiokv.DataStore(Path(tmp) / "store") as store,
-    ):
-        for phase in phases:
-            seconds = _sync_phase(store, phase, keys, values, threads)
-            rates[phase] = len(keys) / seconds
-    return rates
-
-
-# -- the store's size ----------------------------------------------------------------------
-
-
-async def _fill(path: Path, keys: Sequence[str], values: Sequence[dict[str, Any]]) -> int:
-    async with aiokv.AsyncDataStore(path) as store:
-        await _async_phase(store, "create", keys, values, 1)
-        await _async_phase(store, "read", keys, values, 1)  # every create must have landed
-    return directory_bytes(path)
-
-
-def measure_size(base: Path | None, keys: Sequence[str], values: Sequence[dict[str, Any]]) -> int:
-    """The store directory's size in bytes after ``len(keys)`` creates (and a clean close)."""
-    with tempfile.TemporaryDirectory(prefix="aiokv-bench-", dir=base) as tmp:
-        return asyncio.run(_fill(Path(tmp) / "store", keys, values))
-
-
-# -- the report ----------------------------------------------------------------------------
-
-
-def fmt_rate(rate: float) -> str:
-    return f"{rate:,.0f}"
-
-
-def print_table(cases: list[Case]) -> None:
-    header = ["case", "n", *(f"{phase}s/s median (min-max)" for phase in PHASES)]
-    rows = [header]
-    for case in cases:
-        row = [case.name, f"{case.n:,}"]
-        for phase in PHASES:
-            summary = case.summary(phase)
-            if summary is None:
-                row.append("-")
-            else:
-                median, low, high = summary
-                row.append(f"{fmt_rate(median)} ({fmt_rate(low)}-{fmt_rate(high)})")
-        rows.append(row)
-    widths = [max(len(row[col]) for row in rows) for col in range(len(header))]
-    for position, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
-            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
-        ]
-        print("  ".join(cells).rstrip())
-        if position == 0:
-            print("  ".join("-" * width for width in widths))
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "cpus": os.cpu_count(),
-        "aiokv": aiokv.__version__,
-    }
-
-
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
     )
@@ -301,13 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         args.sync_n = min(args.sync_n, 2_000)
         args.fsync_n = min(args.fsync_n, 1_000)
         args.repeat = 1
-    size_keys = SIZE_KEYS if not args.quick else args.n
+    args.size_keys = SIZE_KEYS if not args.quick else args.n
     if min(args.n, args.sync_n, args.fsync_n, args.repeat) < 1:
         parser.error("--n, --sync-n, --fsync-n and --repeat must be at least 1")
     if args.n < ASYNC_TASKS or args.fsync_n < ASYNC_TASKS:
         parser.error(f"--n and --fsync-n must be at least {ASYNC_TASKS}")
+    return args
 
-    info = machine()
+
+def print_header(args: argparse.Namespace, info: dict[str, Any]) -> None:
     print(
         f"aiokv {info['aiokv']} on {info['platform']}, {info['implementation']} "
         f"{info['python']}, {info['cpus']} CPUs"
@@ -323,19 +114,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
 
-    biggest = max(args.n, args.sync_n, args.fsync_n, size_keys)
-    all_keys = make_keys(biggest)
-    all_values = make_values(biggest, args.value_bytes)
+
+def make_plans(
+    args: argparse.Namespace, all_keys: Sequence[str], all_values: Sequence[Value]
+) -> list[tuple[Case, Run]]:
+    """Every case, with the run that measures it once."""
 
     def plan(
         name: str, n: int, phases: tuple[str, ...], run: Callable[..., dict[str, float]]
-    ) -> tuple[Case, Callable[[], dict[str, float]]]:
+    ) -> tuple[Case, Run]:
         keys, values = all_keys[:n], all_values[:n]
         return Case(name, n, phases), lambda: run(keys, values, phases)
 
     base = args.dir
     create = ("create",)
-    plans = [
+    return [
         plan("async, 1 task", args.n, PHASES, lambda *a: run_async(base, *a, tasks=1)),
         plan(
             f"async, {ASYNC_TASKS} tasks",
@@ -364,62 +157,35 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ]
 
-    started = time.perf_counter()
-    # Repeats are interleaved (every case once, then again) so that a burst of noise on a
-    # shared machine spreads over the cases instead of landing on one.
-    for repeat in range(args.repeat):
-        for case, run in plans:
-            try:
-                rates = run()
-            except aiokv.KeyNotFoundError as exc:
-                # Every key read or deleted was created (and acknowledged) just before.
-                raise SystemExit(
-                    f"{case.name}: a key whose create() returned is missing ({exc}); "
-                    "the store lost an acknowledged write"
-                ) from exc
-            case.runs.append(rates)
-            shown = ", ".join(f"{phase} {fmt_rate(rate)}/s" for phase, rate in rates.items())
-            print(f"  run {repeat + 1}/{args.repeat} {case.name:<17} {shown}", flush=True)
-    cases = [case for case, _run in plans]
 
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    info = machine.basic()
+    print_header(args, info)
+    size_keys = args.size_keys
+    biggest = max(args.n, args.sync_n, args.fsync_n, size_keys)
+    all_keys = make_keys(biggest)
+    all_values = make_values(biggest, args.value_bytes)
+
+    started = time.perf_counter()
+    cases = run_cases(make_plans(args, all_keys, all_values), args.repeat)
     size = measure_size(args.dir, all_keys[:size_keys], all_values[:size_keys])
     per_record = size / size_keys
     elapsed = time.perf_counter() - started
 
     print()
-    print_table(cases)
+    print_cases(cases)
     print()
     print(
         f"store directory after {size_keys:,} creates of {args.value_bytes}-byte values: "
         f"{size:,} bytes ({per_record:,.1f} bytes per key; a record is a 28-byte header, "
         f"the key and the value)"
     )
-    print(f"total time {elapsed:.0f} s; command: {' '.join([sys.executable, *sys.argv])}")
-
+    print_total(elapsed)
     if args.json is not None:
-        report = {
-            "machine": info,
-            "command": [sys.executable, *sys.argv],
-            "value_bytes": args.value_bytes,
-            "repeat": args.repeat,
-            "cases": [
-                {
-                    "name": case.name,
-                    "n": case.n,
-                    "runs": case.runs,
-                    "median": {
-                        phase: summary[0]
-                        for phase in case.phases
-                        if (summary := case.summary(phase)) is not None
-                    },
-                }
-                for case in cases
-            ],
-            "directory_bytes": {"keys": size_keys, "bytes": size},
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(
+            args.json, document(info, args.value_bytes, args.repeat, cases, (size_keys, size))
+        )
     return 0
 
 

@@ -1,0 +1,221 @@
+"""Timing a phase (every create, every read or every delete) from threads or from tasks.
+
+Every read is compared with the value written, and a sample of deleted keys must be gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from _bench.peers.config import SEED
+from _bench.peers.runners import Runner
+from _bench.stores.base import AsyncOps, SyncHandle, SyncOps, WrongValueError
+from _bench.values import Value, chunks, shuffled
+
+
+def run_threads(
+    handle: SyncHandle,
+    parts: Sequence[Sequence[Any]],
+    work: Callable[[SyncOps, Sequence[Any]], None],
+) -> float:
+    """Run ``work`` over each part in a thread of its own; return the seconds until all are done.
+
+    The clock starts when every thread is ready and stops when every one has finished its
+    part (and the store has drained its queued writes), before the threads close their own
+    connections: closing the last one may checkpoint, which is not part of the work.
+    """
+    if len(parts) == 1:
+        ops = handle.ops()
+        started = time.perf_counter()
+        work(ops, parts[0])
+        ops.drain()
+        return time.perf_counter() - started
+    errors: list[BaseException] = []
+    start_gate = threading.Barrier(len(parts) + 1)
+    end_gate = threading.Barrier(len(parts) + 1)
+
+    def main(part: Sequence[Any]) -> None:
+        own: SyncHandle | None = None
+        try:
+            own = handle.for_thread()
+            start_gate.wait()
+            work(own.ops(), part)
+            end_gate.wait()
+        except threading.BrokenBarrierError:
+            pass
+        except BaseException as exc:
+            errors.append(exc)
+            start_gate.abort()  # nobody waits for a thread that failed
+            end_gate.abort()
+        finally:
+            if own is not None and own is not handle:
+                own.close_thread()
+
+    threads = [threading.Thread(target=main, args=(part,)) for part in parts]
+    for thread in threads:
+        thread.start()
+    started = time.perf_counter()
+    try:
+        start_gate.wait()
+        started = time.perf_counter()
+        end_gate.wait()
+        handle.ops().drain()
+    except threading.BrokenBarrierError:
+        pass  # a thread failed: its error is raised below, once every thread has stopped
+    seconds = time.perf_counter() - started
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return seconds
+
+
+async def run_tasks(
+    parts: Sequence[Sequence[Any]], work: Callable[[Sequence[Any]], Awaitable[None]]
+) -> float:
+    started = time.perf_counter()
+    if len(parts) == 1:
+        await work(parts[0])
+    else:
+        await asyncio.gather(*(work(part) for part in parts))
+    return time.perf_counter() - started
+
+
+def sync_work(
+    phase: str, keys: Sequence[str], values: Sequence[Value]
+) -> Callable[[SyncOps, Sequence[int]], None]:
+    """The loop of one phase over some key indices, with every read checked."""
+
+    def create(ops: SyncOps, part: Sequence[int]) -> None:
+        call = ops.create
+        for i in part:
+            call(keys[i], values[i])
+
+    def read(ops: SyncOps, part: Sequence[int]) -> None:
+        call = ops.read
+        for i in part:
+            if call(keys[i]) != values[i]:
+                raise WrongValueError(f"read({keys[i]!r}) is not the value written")
+
+    def delete(ops: SyncOps, part: Sequence[int]) -> None:
+        call = ops.delete
+        for i in part:
+            call(keys[i])
+
+    return {"create": create, "read": read, "delete": delete}[phase]
+
+
+def async_work(
+    ops: AsyncOps, phase: str, keys: Sequence[str], values: Sequence[Value]
+) -> Callable[[Sequence[int]], Awaitable[None]]:
+    async def create(part: Sequence[int]) -> None:
+        call = ops.create
+        for i in part:
+            await call(keys[i], values[i])
+
+    async def read(part: Sequence[int]) -> None:
+        call = ops.read
+        for i in part:
+            if await call(keys[i]) != values[i]:
+                raise WrongValueError(f"read({keys[i]!r}) is not the value written")
+
+    async def delete(part: Sequence[int]) -> None:
+        call = ops.delete
+        for i in part:
+            await call(keys[i])
+
+    return {"create": create, "read": read, "delete": delete}[phase]
+
+
+def phase_order(phase: str, n: int) -> list[int]:
+    """Creates and deletes in key order, reads in a random order."""
+    return shuffled(n, SEED + n) if phase == "read" else list(range(n))
+
+
+def check_gone_sync(ops: SyncOps, keys: Sequence[str]) -> None:
+    for key in keys:
+        try:
+            ops.read(key)
+        except KeyError:
+            continue
+        raise WrongValueError(f"{key!r} is readable after its delete")
+
+
+async def check_gone_async(ops: AsyncOps, keys: Sequence[str]) -> None:
+    for key in keys:
+        try:
+            await ops.read(key)
+        except KeyError:
+            continue
+        raise WrongValueError(f"{key!r} is readable after its delete")
+
+
+def run_phases(
+    runner: Runner,
+    path: Path,
+    phases: Sequence[str],
+    keys: Sequence[str],
+    values: Sequence[Value],
+) -> dict[str, float]:
+    """Open a fresh store at ``path``, time each phase over every key, check, close.
+
+    After the reads of a create-only run (``fsync``), every key is read back untimed.
+    """
+    if runner.aconnect is not None:
+        return asyncio.run(_async_phases(runner, path, phases, keys, values))
+    return _sync_phases(runner, path, phases, keys, values)
+
+
+async def _async_phases(
+    runner: Runner,
+    path: Path,
+    phases: Sequence[str],
+    keys: Sequence[str],
+    values: Sequence[Value],
+) -> dict[str, float]:
+    assert runner.aconnect is not None
+    n = len(keys)
+    rates: dict[str, float] = {}
+    handle = await runner.aconnect(path)
+    try:
+        ops = handle.ops()
+        for phase in phases:
+            parts = chunks(phase_order(phase, n), runner.workers)
+            seconds = await run_tasks(parts, async_work(ops, phase, keys, values))
+            rates[phase] = n / seconds
+        if "read" not in phases:
+            await async_work(ops, "read", keys, values)(range(n))
+        if "delete" in phases:
+            await check_gone_async(ops, keys[:: max(1, n // 200)])
+    finally:
+        await handle.close()
+    return rates
+
+
+def _sync_phases(
+    runner: Runner,
+    path: Path,
+    phases: Sequence[str],
+    keys: Sequence[str],
+    values: Sequence[Value],
+) -> dict[str, float]:
+    assert runner.connect is not None
+    n = len(keys)
+    rates: dict[str, float] = {}
+    handle = runner.connect(path)
+    try:
+        for phase in phases:
+            parts = chunks(phase_order(phase, n), runner.workers)
+            rates[phase] = n / run_threads(handle, parts, sync_work(phase, keys, values))
+        if "read" not in phases:
+            sync_work("read", keys, values)(handle.ops(), range(n))
+        if "delete" in phases:
+            check_gone_sync(handle.ops(), keys[:: max(1, n // 200)])
+    finally:
+        handle.close()
+    return rates

@@ -1,0 +1,152 @@
+"""The runners: each way of running a workload, a store with its settings and concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from _bench.stores import (
+    aiosqlite_store,
+    diskcache_store,
+    lmdb_store,
+    rocksdict_store,
+    sqlitedict_store,
+)
+from _bench.stores.aiokv_store import AiokvAsync, AiokvSync, aiokv_load
+from _bench.stores.aiosqlite_store import open_aiosqlite
+from _bench.stores.base import AsyncHandle, SyncHandle
+from _bench.stores.diskcache_store import DiskcacheStore
+from _bench.stores.lmdb_store import lmdb_synced, lmdb_unsynced
+from _bench.stores.raw_floor import RawFloor, raw_floor_fsync
+from _bench.stores.rocksdict_store import RocksStore
+from _bench.stores.sqlite_store import SqliteStore, sqlite_full
+from _bench.stores.sqlitedict_store import SqlitedictStore
+from _bench.values import ValueOf
+
+AIOKV, PEER, FLOOR = "aiokv", "peer", "floor"
+
+
+@dataclass(frozen=True)
+class Runner:
+    """One way of running a workload: a library, its settings and its concurrency.
+
+    ``series`` names the library (and setting) in the chart and in the targets; ``slow`` ones
+    do a few thousand operations per second and run the ``1kb`` workload with ``--slow-n`` keys.
+    """
+
+    name: str
+    series: str
+    family: str
+    connect: Callable[[Path], SyncHandle] | None = None
+    aconnect: Callable[[Path], Awaitable[AsyncHandle]] | None = None
+    workers: int = 1
+    slow: bool = False
+    loader: Callable[[Path, Sequence[str], ValueOf], None] | None = None
+
+    @property
+    def is_async(self) -> bool:
+        return self.aconnect is not None
+
+    def load(self, path: Path, keys: Sequence[str], value: ValueOf) -> None:
+        """Build the store at ``path`` with ``keys`` and close it (not timed)."""
+        if self.loader is not None:
+            self.loader(path, keys, value)
+        elif self.aconnect is not None:
+            aconnect = self.aconnect
+
+            async def build() -> None:
+                handle = await aconnect(path)
+                try:
+                    await handle.bulk_load(keys, value)
+                finally:
+                    await handle.close()
+
+            asyncio.run(build())
+        else:
+            assert self.connect is not None
+            handle = self.connect(path)
+            try:
+                handle.bulk_load(keys, value)
+            finally:
+                handle.close()
+
+
+def aiokv_async(tasks: int, durability: str = "flush") -> Runner:
+    prefix = "aiokv fsync" if durability == "fsync" else "aiokv"
+    return Runner(
+        name=f"{prefix} await, {tasks} task{'s' if tasks > 1 else ''}",
+        series=AIOKV,
+        family=AIOKV,
+        aconnect=lambda path: AiokvAsync.open(path, durability),
+        workers=tasks,
+        loader=aiokv_load,
+    )
+
+
+def aiokv_sync(threads: int) -> Runner:
+    return Runner(
+        name=f"aiokv DataStore, {threads} thread{'s' if threads > 1 else ''}",
+        series=AIOKV,
+        family=AIOKV,
+        connect=AiokvSync,
+        workers=threads,
+        slow=True,
+        loader=aiokv_load,
+    )
+
+
+def peer_runners(workers: int = 1, *, with_async: bool = True) -> tuple[list[Runner], list[str]]:
+    """The installed peers and the raw floor, and a note for each peer that is missing."""
+    suffix = f", {workers} threads" if workers > 1 else ""
+
+    def peer(series: str, connect: Callable[[Path], SyncHandle], slow: bool = False) -> Runner:
+        return Runner(f"{series}{suffix}", series, PEER, connect, None, workers, slow)
+
+    # (library, installed, its runners), in the order of the tables.
+    candidates: list[tuple[str, bool, list[Runner]]] = [
+        (
+            "lmdb",
+            lmdb_store.lmdb is not None,
+            [peer("lmdb", lmdb_synced, slow=True), peer("lmdb sync=False", lmdb_unsynced)],
+        ),
+        ("rocksdict", rocksdict_store.rocksdict is not None, [peer("rocksdict", RocksStore)]),
+        ("diskcache", diskcache_store.diskcache is not None, [peer("diskcache", DiskcacheStore)]),
+        ("sqlite3", True, [peer("sqlite3", SqliteStore)]),
+        (
+            "sqlitedict",
+            sqlitedict_store.sqlitedict is not None,
+            [peer("sqlitedict", SqlitedictStore, slow=True)],
+        ),
+    ]
+    if with_async:
+        aiosqlite_runner = Runner(
+            "aiosqlite await, 1 task", "aiosqlite", PEER, None, open_aiosqlite, slow=True
+        )
+        candidates.append(("aiosqlite", aiosqlite_store.aiosqlite is not None, [aiosqlite_runner]))
+    runners = [runner for _name, installed, found in candidates if installed for runner in found]
+    runners.append(Runner(f"raw floor{suffix}", "raw floor", FLOOR, RawFloor, None, workers))
+    missing = [name for name, installed, _found in candidates if not installed]
+    return runners, [f"{name} is not installed: skipped" for name in missing]
+
+
+def latency_runners() -> tuple[list[Runner], list[str]]:
+    """aiokv from one task and every peer, with one lmdb row (reads ignore its sync setting)."""
+    peers, missing = peer_runners()
+    peers = [runner for runner in peers if runner.series != "lmdb sync=False"]
+    return [aiokv_async(1), *peers], missing
+
+
+def fsync_runners(tasks: int) -> tuple[list[Runner], list[str]]:
+    """The runners whose creates return only once synced to disk, and a note if lmdb is
+    missing: aiokv from 1 and ``tasks`` tasks, lmdb, sqlite3 and the floor."""
+    runners = [aiokv_async(1, "fsync"), aiokv_async(tasks, "fsync")]
+    notes = []
+    if lmdb_store.lmdb is not None:
+        runners.append(Runner("lmdb (sync=True), 1 writer", "lmdb", PEER, lmdb_synced))
+    else:
+        notes.append("lmdb is not installed: skipped")
+    runners.append(Runner("sqlite3 synchronous=FULL", "sqlite3", PEER, sqlite_full))
+    runners.append(Runner("raw floor + fsync", "raw floor", FLOOR, raw_floor_fsync))
+    return runners, notes

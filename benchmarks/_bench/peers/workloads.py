@@ -1,0 +1,161 @@
+"""The throughput workloads: ``1kb`` and ``16kb`` (create, read, delete), ``mixed`` (90% reads,
+10% creates from 4 threads) and ``fsync`` (durable creates)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+from _bench.peers.config import ASYNC_TASKS, MIXED_CREATE_SHARE, SEED, SMALL_VALUE_BYTES, THREADS
+from _bench.peers.phases import run_phases, run_threads, sync_work
+from _bench.peers.results import Row, Workload, run_workload
+from _bench.peers.runners import Runner, aiokv_async, aiokv_sync, fsync_runners, peer_runners
+from _bench.stores.base import SyncOps, WrongValueError
+from _bench.values import Value, make_keys, sized_values
+
+MixedPlan = Sequence[tuple[bool, int]]  # one thread's operations: (is_create, key index)
+
+
+def crud_workload(
+    key: str,
+    n: int,
+    slow_n: int,
+    value_bytes: int,
+    repeat: int,
+    base: Path | None,
+) -> Workload:
+    phases = ("create", "read", "delete")
+    workload = Workload(
+        key,
+        f"{key}: create, random read, delete of {n:,} keys, {value_bytes:,}-byte values",
+        phases,
+    )
+    runners = [aiokv_async(1), aiokv_async(ASYNC_TASKS), aiokv_sync(1), aiokv_sync(THREADS)]
+    peers, missing = peer_runners()
+    runners += peers
+    workload.notes += missing
+    keys = make_keys(n)
+    values = sized_values(n, value_bytes)
+    plans = []
+    for runner in runners:
+        count = min(n, slow_n) if runner.slow else n
+        plans.append(
+            (
+                Row(runner, count),
+                lambda path, r=runner, c=count: run_phases(r, path, phases, keys[:c], values[:c]),
+            )
+        )
+    reduced = sorted({row.runner.name for row, _plan in plans if row.n < n})
+    if reduced:
+        workload.notes.append(
+            f"{', '.join(reduced)}: {min(n, slow_n):,} keys (--slow-n), a few thousand "
+            f"operations per second each; their rates are per operation all the same, but "
+            f"the best-mode and best-peer ratios rank only the rows of {n:,} keys"
+        )
+    run_workload(workload, plans, repeat, base)
+    return workload
+
+
+def mixed_plans(n: int, ops_total: int, threads: int) -> list[list[tuple[bool, int]]]:
+    """Each thread's share of the operations: (is_create, key index).
+
+    Reads pick random pre-loaded keys; creates take new keys, thread ``t`` the indices
+    ``n + t``, ``n + t + threads``, ... so that no two threads create the same key.
+    """
+    plans = []
+    for t in range(threads):
+        rng = random.Random(SEED + t)
+        share = ops_total // threads + (1 if t < ops_total % threads else 0)
+        fresh = n + t
+        plan = []
+        for _ in range(share):
+            if rng.random() < MIXED_CREATE_SHARE:
+                plan.append((True, fresh))
+                fresh += threads
+            else:
+                plan.append((False, rng.randrange(n)))
+        plans.append(plan)
+    return plans
+
+
+def run_mixed(
+    runner: Runner,
+    path: Path,
+    keys: Sequence[str],
+    values: Sequence[Value],
+    n: int,
+    plans: Sequence[MixedPlan],
+) -> dict[str, float]:
+    runner.load(path, keys[:n], values.__getitem__)
+    assert runner.connect is not None
+    handle = runner.connect(path)
+
+    def work(ops: SyncOps, plan: MixedPlan) -> None:
+        create, read = ops.create, ops.read
+        for is_create, i in plan:
+            if is_create:
+                create(keys[i], values[i])
+            elif read(keys[i]) != values[i]:
+                raise WrongValueError(f"read({keys[i]!r}) is not the value written")
+
+    try:
+        seconds = run_threads(handle, plans, work)
+        created = [i for plan in plans for is_create, i in plan if is_create]
+        sync_work("read", keys, values)(handle.ops(), created)  # every create landed
+    finally:
+        handle.close()
+    return {"mixed": sum(len(plan) for plan in plans) / seconds}
+
+
+def mixed_workload(n: int, repeat: int, base: Path | None) -> Workload:
+    workload = Workload(
+        "mixed",
+        f"mixed: {n:,} keys pre-loaded, then {n:,} operations (90% reads, 10% creates, "
+        f"{SMALL_VALUE_BYTES:,}-byte values) split among {THREADS} threads",
+        ("mixed",),
+    )
+    runners = [aiokv_sync(THREADS)]
+    peers, missing = peer_runners(THREADS, with_async=False)
+    runners += peers
+    workload.notes += missing
+    workload.notes.append(
+        "aiokv: one DataStore shared by the threads; lmdb: one environment, a transaction per "
+        "operation; rocksdict, diskcache, sqlitedict, raw floor: one store shared; sqlite3: a "
+        "connection per thread; aiosqlite is asyncio-only and not run here"
+    )
+    thread_plans = mixed_plans(n, n, THREADS)
+    top = max(i for plan in thread_plans for _c, i in plan) + 1
+    keys = make_keys(top)
+    values = sized_values(top, SMALL_VALUE_BYTES)
+    plans = [
+        (
+            Row(runner, n),
+            lambda path, r=runner: run_mixed(r, path, keys, values, n, thread_plans),
+        )
+        for runner in runners
+    ]
+    run_workload(workload, plans, repeat, base)
+    return workload
+
+
+def fsync_workload(n: int, repeat: int, base: Path | None) -> Workload:
+    workload = Workload(
+        "fsync",
+        f"fsync: {n:,} creates of {SMALL_VALUE_BYTES:,}-byte values, each synced to disk "
+        "before it returns",
+        ("create",),
+    )
+    runners, notes = fsync_runners(ASYNC_TASKS)
+    workload.notes += notes
+    keys = make_keys(n)
+    values = sized_values(n, SMALL_VALUE_BYTES)
+    plans = [
+        (
+            Row(runner, n),
+            lambda path, r=runner: run_phases(r, path, ("create",), keys, values),
+        )
+        for runner in runners
+    ]
+    run_workload(workload, plans, repeat, base)
+    return workload

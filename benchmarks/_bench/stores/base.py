@@ -1,0 +1,93 @@
+"""The interface every store is driven through, and the errors a broken runner raises."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+from _bench.values import Value, ValueOf
+
+LOAD_BATCH = 10_000  # keys per transaction of a peer's untimed bulk load
+
+
+def optional(name: str) -> ModuleType | None:
+    """A peer's module, or None when it is not installed (that peer is then skipped)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+class WrongValueError(AssertionError):
+    """A read returned something other than the value written: the runner is broken."""
+
+
+class KeyExistsError(KeyError):
+    """A peer reported a create of a key that is already there."""
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class SyncOps:
+    """The three operations of a store opened for plain threads.
+
+    ``read`` raises ``KeyError`` (``aiokv.KeyNotFoundError`` is one) for a missing key.
+    ``drain`` waits until every write issued so far is done; it is called inside the timing at
+    the end of each write phase, for the peer that queues writes and returns at once.
+    """
+
+    create: Callable[[str, Value], object]
+    read: Callable[[str], Value]
+    delete: Callable[[str], object]
+    drain: Callable[[], None] = _nothing
+
+
+@dataclass(frozen=True)
+class AsyncOps:
+    create: Callable[[str, Value], Awaitable[object]]
+    read: Callable[[str], Awaitable[Value]]
+    delete: Callable[[str], Awaitable[object]]
+
+
+class SyncHandle(ABC):
+    """An open store driven from plain threads."""
+
+    @abstractmethod
+    def ops(self) -> SyncOps: ...
+
+    def for_thread(self) -> SyncHandle:
+        """The handle another thread uses: the store itself, or a connection of its own."""
+        return self
+
+    def close_thread(self) -> None:
+        """Close what ``for_thread`` opened (in the thread that opened it)."""
+        return None
+
+    def bulk_load(self, keys: Sequence[str], value: ValueOf) -> None:
+        """Fill the store as fast as the library allows; not timed (pre-loads only)."""
+        create = self.ops().create
+        for i, key in enumerate(keys):
+            create(key, value(i))
+        self.ops().drain()
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class AsyncHandle(ABC):
+    """An open store driven from asyncio tasks."""
+
+    @abstractmethod
+    def ops(self) -> AsyncOps: ...
+
+    @abstractmethod
+    async def bulk_load(self, keys: Sequence[str], value: ValueOf) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...

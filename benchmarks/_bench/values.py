@@ -1,0 +1,75 @@
+"""The keys and values the benchmarks store, and the orders they go in."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# Every peer pays the same encoding aiokv pays inside: the compact JSON of the dict (one cached
+# encoder, as json.dumps keeps one for its defaults) and json.loads on the way back.
+ENCODE: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+DECODE: Callable[[str | bytes], Any] = json.loads
+
+Value = dict[str, Any]
+ValueOf = Callable[[int], Value]
+
+
+def key_of(i: int) -> str:
+    return f"key:{i:08d}"
+
+
+def make_keys(n: int) -> list[str]:
+    return [key_of(i) for i in range(n)]
+
+
+def sized_values(n: int, value_bytes: int) -> list[Value]:
+    """``n`` dicts ``{"i": i, "pad": "x" * k}`` whose compact JSON is exactly ``value_bytes``.
+
+    The padding strings are shared between values of the same digit count, so a list of a
+    hundred thousand 1 KB values costs a few megabytes, not a hundred.
+    """
+    pads: dict[int, str] = {}
+    values = []
+    for i in range(n):
+        digits = len(str(i))
+        pad = pads.get(digits)
+        if pad is None:
+            overhead = len(ENCODE({"i": i, "pad": ""}))
+            pad = pads[digits] = "x" * (value_bytes - overhead)
+        values.append({"i": i, "pad": pad})
+    assert all(len(ENCODE(values[i]).encode()) == value_bytes for i in (0, n - 1))
+    return values
+
+
+def small_value(i: int) -> Value:
+    return {"i": i}
+
+
+def id_value(i: int, pad: str) -> Value:
+    """The values of ``bench_core.py`` and ``bench_compaction.py``: an 8-digit id and a pad."""
+    return {"id": f"{i:08d}", "pad": pad}
+
+
+ID_OVERHEAD = len(ENCODE(id_value(0, "")))  # the compact JSON of an ``id_value`` with no pad
+
+
+def id_pad(value_bytes: int) -> str:
+    """The padding that makes ``id_value``'s compact JSON exactly ``value_bytes`` long."""
+    pad = "x" * (value_bytes - ID_OVERHEAD)
+    assert len(ENCODE(id_value(0, pad)).encode()) == value_bytes
+    return pad
+
+
+def chunks(items: Sequence[T], parts: int) -> list[Sequence[T]]:
+    """``items`` dealt round-robin into ``parts`` parts."""
+    return [items[i::parts] for i in range(parts)]
+
+
+def shuffled(n: int, seed: int) -> list[int]:
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return order
