@@ -6,13 +6,13 @@ append-only, checksummed segment files with an in-memory index (the Bitcask desi
 
 from __future__ import annotations
 
-from ._clock import Clock, ManualClock, SystemClock
-from ._options import DEFAULT_MAX_SIZE
-from ._stats import StoreStats
-from ._store import AsyncDataStore
-from ._sync import DataStore
-from ._validation import MAX_KEY_LENGTH, MAX_TTL_S, MAX_VALUE_BYTES, MAX_VALUE_DEPTH
-from .errors import (
+from aiokv._bitcask.options import DEFAULT_MAX_SIZE
+from aiokv._bitcask.store import AsyncDataStore
+from aiokv._bitcask.sync import DataStore
+from aiokv._core.clock import Clock, ManualClock, SystemClock
+from aiokv._core.codec import MAX_KEY_LENGTH, MAX_TTL_S, MAX_VALUE_BYTES, MAX_VALUE_DEPTH
+from aiokv._core.stats import StoreStats
+from aiokv.errors import (
     BlockingCallError,
     CorruptionError,
     DataStoreError,

@@ -40,7 +40,7 @@ def _rss() -> int:
 
 def _measure(kind: str, n: int) -> dict[str, Any]:
     """Run in the child: build, load, time gets; return the figures."""
-    from aiokv._keydir import PyKeyDir
+    from aiokv._bitcask.index.keydir import PyKeyDir
 
     keys = [f"key{i:07d}".encode() for i in range(n)]
     blob = b"\xff".join(keys) + b"\xff"
@@ -68,7 +68,7 @@ def _measure(kind: str, n: int) -> dict[str, Any]:
         del own_keys
     else:
         if kind == "c":
-            from aiokv._ckeydir import KeyDir
+            from aiokv._bitcask.index._ckeydir import KeyDir
 
             table = KeyDir(seed)
         else:

@@ -24,7 +24,7 @@ import atheris
 with atheris.instrument_imports(include=["aiokv"]):
     import test_fuzz_decoders as checks
 
-    from aiokv._record import FILE_LOG, encode_delete, encode_file_header, encode_put
+    from aiokv._bitcask.format.record import FILE_LOG, encode_delete, encode_file_header, encode_put
 
 SELF_TEST = bool(os.environ.get("AIOKV_FUZZ_SELF_TEST"))
 """Make one input fail on purpose, to show that a failure is reported (see the test)."""

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _internals import MIN_SEGMENT_MAX_BYTES
 
 from aiokv import (
     AsyncDataStore,
@@ -46,7 +47,6 @@ from aiokv import (
     KeyNotFoundError,
     ManualClock,
 )
-from aiokv._options import MIN_SEGMENT_MAX_BYTES
 
 SEED = 0x5EED_B17F
 TRIALS = 1_000  # per soak factor

@@ -16,6 +16,16 @@ from typing import Any, ClassVar
 
 import pytest
 from _fs import dir_bytes
+from _internals import (
+    FILE_HEADER_SIZE,
+    FILE_LOG,
+    KIND_PUT,
+    MIN_SEGMENT_MAX_BYTES,
+    decode,
+    decode_file_header,
+    segment_of,
+    tombstone_target,
+)
 from _machine import StoreMachine
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -28,16 +38,6 @@ from aiokv import (
     ManualClock,
     StoreFullError,
     StoreStats,
-)
-from aiokv._index import segment_of
-from aiokv._options import MIN_SEGMENT_MAX_BYTES
-from aiokv._record import (
-    FILE_HEADER_SIZE,
-    FILE_LOG,
-    KIND_PUT,
-    decode,
-    decode_file_header,
-    tombstone_target,
 )
 
 CAP = 2**20
@@ -929,7 +929,7 @@ def test_data_store_compact_and_stats(store_path: Path) -> None:
 def test_output_pieces_hold_exactly_the_kept_runs(chunk: int) -> None:
     """Compaction writes its output in pieces of about a chunk: together they are the kept
     runs, in order, and no piece of gathered runs is much larger than the chunk."""
-    from aiokv._compaction import _pieces
+    from _internals import _pieces
 
     data = bytes(range(256)) * 8
     runs = [(0, 3), (10, 10 + 100), (200, 205), (300, 1300), (1400, 1401), (2000, 2048)]

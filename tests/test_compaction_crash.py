@@ -12,10 +12,7 @@ from typing import Any
 
 import pytest
 from _fs import dir_bytes
-from _proc import start_child
-
-from aiokv import DataStore, KeyNotFoundError, ManualClock
-from aiokv._record import (
+from _internals import (
     FILE_COMPACTED,
     FILE_HEADER_SIZE,
     FILE_LOG,
@@ -23,6 +20,9 @@ from aiokv._record import (
     decode,
     decode_file_header,
 )
+from _proc import start_child
+
+from aiokv import DataStore, KeyNotFoundError, ManualClock
 
 CAP = 2**20
 HEADER = 28
@@ -41,9 +41,9 @@ COMPACTOR = """
     import signal
     import sys
 
-    import aiokv._files
+    import aiokv._bitcask.system.files
     from aiokv import AsyncDataStore, ManualClock
-    from aiokv._record import FILE_HEADER_SIZE
+    from aiokv._bitcask.format.record import FILE_HEADER_SIZE
 
     path, now, func, when, nth = sys.argv[1:6]
     now, nth = float(now), int(nth)
@@ -92,7 +92,7 @@ COMPACTOR = """
 
     def arm():
         # Wrapped at the store's file-system seam: every file operation goes through it.
-        fs = aiokv._files.fs
+        fs = aiokv._bitcask.system.files.fs
         if func == "replace":
             fs.replace = wrap(fs.replace, lambda src, dst: str(src).endswith(".data.tmp"))
         elif func == "replace_any":

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _internals import MIN_SEGMENT_MAX_BYTES
 
 from aiokv import (
     AsyncDataStore,
@@ -27,7 +28,6 @@ from aiokv import (
     KeyNotFoundError,
     StoreClosedError,
 )
-from aiokv._options import MIN_SEGMENT_MAX_BYTES
 
 THREADS = 16
 OPS_PER_THREAD = 1_000  # CI size; --soak 10 makes it the 10,000 of the long run

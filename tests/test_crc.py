@@ -7,10 +7,9 @@ import platform
 import zlib
 
 import pytest
+from _internals import crc32
 from hypothesis import given
 from hypothesis import strategies as st
-
-from aiokv._crc import crc32
 
 
 @given(st.binary(max_size=70_000), st.integers(0, 2**32 - 1))

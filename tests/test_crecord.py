@@ -1,7 +1,7 @@
 """The read path's record check: ``value_start`` in C and in Python against check_put.
 
-``aiokv._record.value_start_py`` is the specification (check_put's tuple, narrowed to a put
-with no deadline in the VALUE_JSON64 encoding); the C ``aiokv._crecord.value_start`` must
+``format.record.value_start_py`` is the specification (check_put's tuple, narrowed to a put
+with no deadline in the VALUE_JSON64 encoding); the C ``format._crecord.value_start`` must
 give the same answer for every buffer, sound or damaged. Every behavioural test runs on both,
 and each compares with the answer derived from check_put itself.
 """
@@ -21,26 +21,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-import aiokv._record
-from aiokv._record import (
+from _internals import (
     HEADER_SIZE,
     MAX_KEY_BYTES,
+    MAX_VALUE_BYTES,
+    VALUE_JSON,
+    VALUE_JSON64,
     check_put,
+    crecord,
     encode_delete,
     encode_put,
     value_start_py,
 )
-from aiokv._validation import MAX_VALUE_BYTES, VALUE_JSON, VALUE_JSON64
+from _internals import record as record_module
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-try:
-    from aiokv._crecord import value_start as c_value_start
-except ImportError:
-    c_value_start = None
+c_value_start = crecord.value_start if crecord is not None else None
 
-NOT_BUILT = "aiokv._crecord is not built (installed where no C compiler was found)"
+NOT_BUILT = "the C record check is not built (installed where no C compiler was found)"
 IMPLS = [
     pytest.param(value_start_py, id="py"),
     pytest.param(
@@ -100,13 +99,15 @@ def test_the_c_module_is_built_where_it_can_be() -> None:
         pytest.skip("AIOKV_PURE_PYTHON is set")
     if shutil.which("cc") is None:
         pytest.skip("no C compiler here, so the package installs without its C part")
-    assert c_value_start is not None, "aiokv._crecord did not build: reinstall (pip install -e .)"
-    assert aiokv._record.value_start is c_value_start
+    assert c_value_start is not None, (
+        "the C record check did not build: reinstall (pip install -e .)"
+    )
+    assert record_module.value_start is c_value_start
 
 
 def test_aiokv_pure_python_picks_the_pure_function() -> None:
     code = (
-        "import aiokv._record as r; "
+        "import aiokv._bitcask.format.record as r; "
         "print(r.value_start is r.value_start_py, r.value_start(r.encode_put(1, b'k', b'{}', "
         "0.0, 1), b'k'))"
     )
@@ -466,8 +467,10 @@ needs_c = pytest.mark.skipif(c_value_start is None, reason=NOT_BUILT)
 
 @needs_c
 def test_the_c_check_uses_the_packages_crc_or_zlibs() -> None:
-    from aiokv import _crecord
-    from aiokv._crc import crc32
+    from _internals import crc32
+
+    _crecord = crecord
+    assert _crecord is not None
 
     record = encode_put(1, b"k", b"{}", 0.0, VALUE_JSON64)
     calls: list[int] = []

@@ -1,6 +1,6 @@
 """Fail the N-th file operation, for every N the workload makes, and check what survives.
 
-The faults go through the store's file-system seam (``aiokv._files.fs``): an ``OSError`` (EIO
+The faults go through the store's file-system seam (``system.files.fs``): an ``OSError`` (EIO
 or ENOSPC) at the N-th operation, once or from then on, or a write cut short at the N-th. The
 workload opens a store with small segments, creates (rolling over segments and writing hints),
 deletes, compacts and closes. For every N:
@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _internals import MIN_SEGMENT_MAX_BYTES, FileSystem
+from _internals import files as _files
 
-from aiokv import AsyncDataStore, DataStoreError, KeyNotFoundError, StoreIOError, _files
-from aiokv._files import FileSystem
-from aiokv._options import MIN_SEGMENT_MAX_BYTES
+from aiokv import AsyncDataStore, DataStoreError, KeyNotFoundError, StoreIOError
 
 MAX_SIZE = 2**21
 CREATES = 40

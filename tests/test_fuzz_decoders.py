@@ -2,7 +2,7 @@
 
 Every decoder of on-disk bytes must, on any input, either give a sound parse or raise its one
 documented exception (``BadRecord`` for records and file headers, ``BadHint`` for hints,
-``CorruptionError`` for :func:`aiokv._recovery.recover`); never another exception, never hang,
+``CorruptionError`` for :func:`engine.recovery.recover`); never another exception, never hang,
 never allocate more than the input could justify. Inputs are random bytes and valid encodings
 mutated (bits flipped, bytes overwritten with interesting lengths, cut, spliced, and checksums
 recomputed so that the framing checks behind the CRC are reached too).
@@ -28,41 +28,42 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from _internals import (
+    FILE_COMPACTED,
+    FILE_HEADER_SIZE,
+    FILE_LOG,
+    HEADER_SIZE,
+    HINT_HEADER_SIZE,
+    KIND_DELETE,
+    KIND_PUT,
+    MAX_RECORD_SIZE,
+    BadHint,
+    BadRecord,
+    FileHeader,
+    HintBuilder,
+    Record,
+    Recovered,
+    check_entries,
+    check_put,
+    decode,
+    decode_file_header,
+    decode_hint,
+    encode_delete,
+    encode_file_header,
+    encode_put,
+    iter_entries,
+    offset_of,
+    recover,
+    segment_of,
+    size_of,
+    split_keys,
+    tombstone_target,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.strategies import DataObject
 
 from aiokv import CorruptionError
-from aiokv._hint import (
-    HINT_HEADER_SIZE,
-    BadHint,
-    HintBuilder,
-    check_entries,
-    decode_hint,
-    iter_entries,
-    split_keys,
-)
-from aiokv._index import offset_of, segment_of, size_of
-from aiokv._record import (
-    FILE_COMPACTED,
-    FILE_HEADER_SIZE,
-    FILE_LOG,
-    HEADER_SIZE,
-    KIND_DELETE,
-    KIND_PUT,
-    MAX_RECORD_SIZE,
-    BadRecord,
-    FileHeader,
-    Record,
-    check_put,
-    decode,
-    decode_file_header,
-    encode_delete,
-    encode_file_header,
-    encode_put,
-    tombstone_target,
-)
-from aiokv._recovery import Recovered, recover
 
 EXAMPLES = 300  # per test, times the soak factor
 MEMORY_LIMIT = 16 * 2**20  # traced bytes one parse may allocate: inputs here are under 64 KiB

@@ -8,18 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from aiokv import AsyncDataStore, KeyNotFoundError, ManualClock
-from aiokv._hint import (
+from _internals import (
+    FILE_HEADER_SIZE,
+    FILE_LOG,
     BadHint,
     HintBuilder,
     check_entries,
+    decode_file_header,
     decode_hint,
     hint_name,
     iter_entries,
     split_keys,
 )
-from aiokv._record import FILE_HEADER_SIZE, FILE_LOG, decode_file_header
+
+from aiokv import AsyncDataStore, KeyNotFoundError, ManualClock
 
 CAP = 2**20  # 64 KiB segments
 

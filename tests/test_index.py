@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import pytest
-
-from aiokv._hint import HintBuilder, decode_hint
-from aiokv._index import (
+from _internals import (
+    FILE_HEADER_SIZE,
+    KIND_PUT,
+    MAX_RECORD_SIZE,
     MAX_SEGMENT_BYTES,
+    HintBuilder,
     Index,
+    decode_hint,
     location,
     offset_of,
     segment_of,
     size_of,
     tombstone_size,
 )
-from aiokv._record import FILE_HEADER_SIZE, KIND_PUT, MAX_RECORD_SIZE
 
 
 @pytest.mark.parametrize("segment", [1, 2, 4095, 4096, 2**27 - 1, 2**40])

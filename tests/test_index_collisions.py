@@ -9,11 +9,10 @@ import random
 from pathlib import Path
 
 import pytest
+from _internals import Index, KeyDir, PyKeyDir, location, segment_of, size_of, tombstone_size
+from _internals import index as index_module
 
-import aiokv._index
 from aiokv import AsyncDataStore, DataStore, KeyExistsError, KeyNotFoundError
-from aiokv._index import Index, location, segment_of, size_of, tombstone_size
-from aiokv._keydir import KeyDir, PyKeyDir
 
 IMPLEMENTATIONS = sorted({PyKeyDir, KeyDir}, key=lambda kind: kind.__module__)
 
@@ -76,7 +75,7 @@ def test_index_matches_a_dict_under_random_operations(
 @pytest.fixture
 def colliding(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stores whose index keeps 2 bits of each key's hash: four entries for every key."""
-    monkeypatch.setattr(aiokv._index, "KeyDir", functools.partial(KeyDir, hash_bits=2))
+    monkeypatch.setattr(index_module, "KeyDir", functools.partial(KeyDir, hash_bits=2))
 
 
 @pytest.mark.usefixtures("colliding")

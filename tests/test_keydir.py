@@ -22,18 +22,11 @@ from array import array
 from typing import Any
 
 import pytest
+from _internals import CKeyDir, PyKeyDir, keydir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import aiokv._keydir
-from aiokv._keydir import PyKeyDir
-
-try:
-    from aiokv._ckeydir import KeyDir as CKeyDir
-except ImportError:
-    CKeyDir = None
-
-NOT_BUILT = "aiokv._ckeydir is not built (installed where no C compiler was found)"
+NOT_BUILT = "the C key directory is not built (installed where no C compiler was found)"
 IMPLS = [
     pytest.param(PyKeyDir, id="py"),
     pytest.param(CKeyDir, id="c", marks=pytest.mark.skipif(CKeyDir is None, reason=NOT_BUILT)),
@@ -74,8 +67,8 @@ def test_the_c_module_is_built_where_it_can_be() -> None:
         pytest.skip("AIOKV_PURE_PYTHON is set")
     if shutil.which("cc") is None:
         pytest.skip("no C compiler here, so the package installs without its C part")
-    assert CKeyDir is not None, "aiokv._ckeydir did not build: reinstall (pip install -e .)"
-    assert aiokv._keydir.KeyDir is CKeyDir
+    assert CKeyDir is not None, "the C key directory did not build: reinstall (pip install -e .)"
+    assert keydir.KeyDir is CKeyDir
 
 
 # ---------------------------------------------------------------- get, put, pop against a dict

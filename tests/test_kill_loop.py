@@ -22,12 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _internals import (
+    FILE_COMPACTED,
+    FILE_HEADER_SIZE,
+    MIN_SEGMENT_MAX_BYTES,
+    BadRecord,
+    decode_file_header,
+    parse_segment_name,
+)
 from _proc import Child, start_child
 
 from aiokv import AsyncDataStore, KeyNotFoundError
-from aiokv._options import MIN_SEGMENT_MAX_BYTES
-from aiokv._record import FILE_COMPACTED, FILE_HEADER_SIZE, BadRecord, decode_file_header
-from aiokv._segment import parse_segment_name
 
 ROUNDS = 50  # per durability mode, times the soak factor
 KEY_COUNT = 50

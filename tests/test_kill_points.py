@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 from _fs import dir_bytes
+from _internals import KILL_EXIT_CODE, MIN_SEGMENT_MAX_BYTES
 from _proc import start_child
 
 from aiokv import AsyncDataStore, DataStore, KeyNotFoundError
-from aiokv._files import KILL_EXIT_CODE
-from aiokv._options import MIN_SEGMENT_MAX_BYTES
 
 MAX_SIZE = 2**21
 
@@ -164,7 +163,7 @@ def test_every_kill_point_in_the_code_is_exercised() -> None:
     """A new kill point must get a case here; a renamed one must not leave a dead case."""
     package = Path(__file__).resolve().parent.parent / "aiokv"
     named = set()
-    for source in package.glob("*.py"):
+    for source in package.rglob("*.py"):
         named |= set(re.findall(r'kill_point\("([a-z_.]+)"\)', source.read_text("utf-8")))
     assert named == {point for point, _durability, _nth in POINTS}
 
@@ -176,7 +175,7 @@ SECOND_COMPACTION = """
     os.environ["AIOKV_KILL_POINT"] = "compact.switched"
 
     from aiokv import DataStore
-    from aiokv._options import MIN_SEGMENT_MAX_BYTES
+    from aiokv._bitcask.options import MIN_SEGMENT_MAX_BYTES
 
     store = DataStore(sys.argv[1], segment_max_bytes=MIN_SEGMENT_MAX_BYTES, compact_dead_ratio=None)
     store.compact()

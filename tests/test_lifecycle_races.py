@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from _internals import segment_name
 
 from aiokv import (
     AsyncDataStore,
@@ -19,7 +20,6 @@ from aiokv import (
     StoreClosedError,
     StoreIOError,
 )
-from aiokv._segment import segment_name
 
 VALUE = {"v": "x" * 200}
 

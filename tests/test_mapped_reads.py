@@ -10,11 +10,11 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pytest
+from _internals import FILE_HEADER_SIZE, REMAP_BYTES, FileSystem
+from _internals import files as _files
+from _internals import threads as _threads
 
-from aiokv import AsyncDataStore, CorruptionError, DataStore, _files, _threads
-from aiokv._files import FileSystem
-from aiokv._record import FILE_HEADER_SIZE
-from aiokv._writer import REMAP_BYTES
+from aiokv import AsyncDataStore, CorruptionError, DataStore
 
 
 def value_for(i: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import _soak
 from _fs import dir_bytes
+from _internals import MIN_SEGMENT_MAX_BYTES
 from _machine import StoreMachine
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -24,7 +25,6 @@ from aiokv import (
     DEFAULT_MAX_SIZE,
     AsyncDataStore,
 )
-from aiokv._options import MIN_SEGMENT_MAX_BYTES
 
 HEADER = 28
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _internals import files as _files
 
-from aiokv import AsyncDataStore, DataStore, KeyNotFoundError, ManualClock, _files
+from aiokv import AsyncDataStore, DataStore, KeyNotFoundError, ManualClock
 
 SMALL = 2**20  # 64 KiB segments, so the data spans several files
 

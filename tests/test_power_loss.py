@@ -4,7 +4,7 @@ most the one operation in flight on top.
 
 The workload (creates of varied sizes rolling over small segments, deletes, a compaction, more
 creates, re-creates of deleted keys, a clean close) runs once through a recording file system
-installed at the store's seam (``aiokv._files.fs``), which logs every mutating operation with
+installed at the store's seam (``system.files.fs``), which logs every mutating operation with
 what is needed to replay it. The replay then stops after each operation in turn and builds the
 states a power loss there could leave on disk, materialises each as a real directory and opens
 it with :class:`aiokv.AsyncDataStore`.
@@ -47,12 +47,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _internals import (
+    FILE_LOG,
+    MIN_SEGMENT_MAX_BYTES,
+    BadRecord,
+    FileSystem,
+    decode_file_header,
+    parse_segment_name,
+)
+from _internals import files as _files
 
-from aiokv import AsyncDataStore, KeyNotFoundError, _files
-from aiokv._files import FileSystem
-from aiokv._options import MIN_SEGMENT_MAX_BYTES
-from aiokv._record import FILE_LOG, BadRecord, decode_file_header
-from aiokv._segment import parse_segment_name
+from aiokv import AsyncDataStore, KeyNotFoundError
 
 Value = dict[str, Any]
 Model = dict[str, Value]

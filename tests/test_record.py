@@ -7,11 +7,7 @@ import struct
 import zlib
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from aiokv import _record
-from aiokv._record import (
+from _internals import (
     FILE_COMPACTED,
     FILE_HEADER_SIZE,
     FILE_LOG,
@@ -19,6 +15,8 @@ from aiokv._record import (
     KIND_DELETE,
     KIND_PUT,
     MAX_KEY_BYTES,
+    VALUE_JSON,
+    VALUE_JSON64,
     BadRecord,
     Record,
     check_put,
@@ -29,7 +27,9 @@ from aiokv._record import (
     encode_put,
     tombstone_target,
 )
-from aiokv._validation import VALUE_JSON, VALUE_JSON64
+from _internals import record as _record
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 KEY = b"k1"
 VALUE = b'{"a":1}'
@@ -194,7 +194,7 @@ def test_truncation_is_measured_from_the_offset() -> None:
 
 
 class _CrcSpy:
-    """Stands in for the zlib module inside aiokv._record, counting every CRC computed."""
+    """Stands in for the zlib module inside format.record, counting every CRC computed."""
 
     def __init__(self) -> None:
         self.calls = 0

@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from aiokv import AsyncDataStore, CorruptionError, KeyNotFoundError, ManualClock
-from aiokv._record import (
+from _internals import (
     FILE_HEADER_SIZE,
     FILE_LOG,
     HEADER_SIZE,
@@ -23,8 +21,10 @@ from aiokv._record import (
     encode_delete,
     encode_file_header,
     encode_put,
+    segment_name,
 )
-from aiokv._segment import segment_name
+
+from aiokv import AsyncDataStore, CorruptionError, KeyNotFoundError, ManualClock
 
 FILE_HEADER = encode_file_header(FILE_LOG, 1)
 

@@ -14,17 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _internals import MIN_SEGMENT_MAX_BYTES, FileSystem
+from _internals import files as _files
 
-from aiokv import (
-    AsyncDataStore,
-    DataStore,
-    DataStoreError,
-    KeyNotFoundError,
-    StoreFullError,
-    _files,
-)
-from aiokv._files import FileSystem
-from aiokv._options import MIN_SEGMENT_MAX_BYTES
+from aiokv import AsyncDataStore, DataStore, DataStoreError, KeyNotFoundError, StoreFullError
 
 CYCLES = 500  # CI size; --soak 20 makes the 10,000 of the long run
 ROLLS = 100  # CI size; --soak 10 makes 1,000

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from _fs import dir_bytes
+from _internals import MIN_SEGMENT_MAX_BYTES
 
 import aiokv
 from aiokv import (
@@ -32,7 +33,6 @@ from aiokv import (
     ManualClock,
     ValueTooLargeError,
 )
-from aiokv._options import MIN_SEGMENT_MAX_BYTES
 
 CAP = 2**20
 PAYLOAD = {"v": "s" * 1000}

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _internals import Writer
 
 from aiokv import (
     AsyncDataStore,
@@ -23,7 +24,6 @@ from aiokv import (
     StoreClosedError,
     StoreLockedError,
 )
-from aiokv._writer import Writer
 
 
 def exists(path: Path) -> bool:

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _internals import MIN_SEGMENT_MAX_BYTES, location, offset_of, size_of
 
 from aiokv import CorruptionError, DataStore, KeyNotFoundError, ManualClock, StoreClosedError
-from aiokv._index import location, offset_of, size_of
-from aiokv._options import MIN_SEGMENT_MAX_BYTES
 
 
 def stable_value(i: int) -> dict[str, Any]:

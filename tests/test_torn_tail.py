@@ -27,12 +27,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _internals import (
+    FILE_HEADER_SIZE,
+    FILE_LOG,
+    HEADER_SIZE,
+    MIN_SEGMENT_MAX_BYTES,
+    decode,
+    decode_file_header,
+    decode_hint,
+    hint_name,
+    parse_segment_name,
+)
 
 from aiokv import DataStore, KeyNotFoundError, ManualClock
-from aiokv._hint import decode_hint, hint_name
-from aiokv._options import MIN_SEGMENT_MAX_BYTES
-from aiokv._record import FILE_HEADER_SIZE, FILE_LOG, HEADER_SIZE, decode, decode_file_header
-from aiokv._segment import parse_segment_name
 
 Value = dict[str, Any]
 Model = dict[str, Value | None]  # key -> value, None: deleted

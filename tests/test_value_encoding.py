@@ -12,26 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _internals import (
+    HEADER_SIZE,
+    KIND_DELETE,
+    MAX_VALUE_BYTES,
+    VALUE_JSON,
+    VALUE_JSON64,
+    BadRecord,
+    _encode_with_json,
+    decode,
+    decode_value,
+    encode_delete,
+    encode_put,
+    encode_value,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiokv import AsyncDataStore, InvalidValueError, ValueTooLargeError
-from aiokv._record import (
-    HEADER_SIZE,
-    KIND_DELETE,
-    BadRecord,
-    decode,
-    encode_delete,
-    encode_put,
-)
-from aiokv._validation import (
-    MAX_VALUE_BYTES,
-    VALUE_JSON,
-    VALUE_JSON64,
-    _encode_with_json,
-    decode_value,
-    encode_value,
-)
 
 
 def nested_lists(depth: int) -> dict[str, Any]:

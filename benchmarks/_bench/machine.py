@@ -82,8 +82,8 @@ def aiokv_source() -> dict[str, Any]:
     at the start tells whether they ran the code the rest of the run measured."""
     root = Path(aiokv.__file__).resolve().parent
     digest = hashlib.sha256()
-    for module in sorted(root.glob("*.py")):
-        digest.update(module.name.encode() + b"\0" + module.read_bytes())
+    for module in sorted(root.rglob("*.py")):
+        digest.update(str(module.relative_to(root)).encode() + b"\0" + module.read_bytes())
     source: dict[str, Any] = {"path": str(root), "sha256": digest.hexdigest()[:16]}
     try:
         head = _git(root, "rev-parse", "--short", "HEAD")

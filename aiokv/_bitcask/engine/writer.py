@@ -24,11 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from . import _files, _threads
-from ._hint import HINT_OVERHEAD, BadHint, HintBuilder, entry_size, write_hint
-from ._index import Index, location, segment_of, tombstone_size
-from ._options import Options
-from ._record import (
+from aiokv._bitcask.format.hint import HINT_OVERHEAD, BadHint, HintBuilder, entry_size, write_hint
+from aiokv._bitcask.format.record import (
     FILE_HEADER_SIZE,
     HEADER_SIZE,
     KIND_PUT,
@@ -37,9 +34,13 @@ from ._record import (
     encode_put,
     put_size,
 )
-from ._segment import MAX_SEGMENT_ID, Segment
-from ._validation import VALUE_JSON, describe_key
-from .errors import (
+from aiokv._bitcask.index.index import Index, location, segment_of, tombstone_size
+from aiokv._bitcask.options import Options
+from aiokv._bitcask.system import files as _files
+from aiokv._bitcask.system import threads as _threads
+from aiokv._bitcask.system.segment import MAX_SEGMENT_ID, Segment
+from aiokv._core.codec import VALUE_JSON, describe_key
+from aiokv.errors import (
     DataStoreError,
     KeyExistsError,
     KeyNotFoundError,

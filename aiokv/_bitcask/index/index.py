@@ -1,7 +1,7 @@
 """The in-memory index: key → where its newest live record lies, plus the byte accounting.
 
 No values are held here, and no keys either, for all but a few: the locations are kept in a
-:class:`~aiokv._keydir.KeyDir` by a 48-bit keyed hash of the key, at about 25 bytes a key
+:class:`~index.keydir.KeyDir` by a 48-bit keyed hash of the key, at about 25 bytes a key
 (a dict of keys cost over 200). The record at a location holds its key, so whoever needs to
 know that a location is a given key's reads it there: a read compares the key anyway, and a
 write asks :meth:`Index.find`, which compares it. Two live keys whose hashes agree (about one
@@ -10,7 +10,7 @@ its full key in a small dict beside it. Keys with a deadline are also kept by na
 
 Changes are made on the store's event-loop thread (and by the open, before the store is
 shared); nothing in this module awaits, so each method is atomic with respect to other tasks,
-and a reader in another thread sees each directory change whole (see ``aiokv._keydir``).
+and a reader in another thread sees each directory change whole (see ``index.keydir``).
 
 A location is one int: ``segment << 48 | offset << 16 | size``. An int per key, rather than a
 tuple of three ints and a float, halves the index's memory, and a whole segment's locations
@@ -28,10 +28,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Final
 
-from ._clock import Clock
-from ._hint import Column, entry_size
-from ._keydir import KeyDir, PyKeyDir
-from ._record import MAX_RECORD_SIZE, delete_size
+from aiokv._bitcask.format.hint import Column, entry_size
+from aiokv._bitcask.format.record import MAX_RECORD_SIZE, delete_size
+from aiokv._bitcask.index.keydir import KeyDir, PyKeyDir
+from aiokv._core.clock import Clock
 
 OFFSET_BITS: Final = 32
 SIZE_BITS: Final = 16

@@ -1,10 +1,10 @@
 /*
- * aiokv._crecord: the read path's check of a record, in C.
+ * aiokv._bitcask.format._crecord: the read path's check of a record, in C.
  *
- * value_start(buf, key) behaves as aiokv._record.value_start_py, which is the specification:
+ * value_start(buf, key) behaves as aiokv._bitcask.format.record.value_start_py, which is the specification:
  * the offset at which the value begins if buf is exactly one sound put record of key, with no
  * deadline and in the orjson encoding (VALUE_JSON64); else -1. "Sound" means every test of
- * aiokv._record.check_put, made in the same order and with the same arithmetic, so that a
+ * aiokv._bitcask.format.record.check_put, made in the same order and with the same arithmetic, so that a
  * record this function accepts is one that check_put would have accepted too. Anything else
  * (a deadline, the json encoding, damage) the caller leaves to check_put and decode, which
  * say what is wrong; so this function never needs to build an error or a tuple.
@@ -74,9 +74,9 @@ crc_of(const unsigned char *p, size_t n)
     return (uint32_t)crc32(crc, p, (uInt)n);
 }
 
-/* The CRC-32 function the package uses (aiokv._crc), when it is not zlib's: isal's computes
+/* The CRC-32 function the package uses (aiokv._bitcask.format.crc), when it is not zlib's: isal's computes
    the same function several times faster, but only through Python. Set once, at import of
-   aiokv._record, by use_crc32(). */
+   aiokv._bitcask.format.record, by use_crc32(). */
 static PyObject *crc_function = NULL;
 
 /* crc_function over the n bytes at p, into *out; -1 with an exception set on failure. */
@@ -221,7 +221,7 @@ PyDoc_STRVAR(value_start_doc,
              "Where the value begins in buf if buf is exactly one sound put record of key,\n"
              "with no deadline and in the VALUE_JSON64 encoding; else -1.\n"
              "\n"
-             "The behaviour is that of aiokv._record.value_start_py.");
+             "The behaviour is that of aiokv._bitcask.format.record.value_start_py.");
 
 static PyMethodDef crecord_methods[] = {
     {"value_start", (PyCFunction)(void (*)(void))value_start, METH_FASTCALL, value_start_doc},
@@ -239,8 +239,8 @@ static PyModuleDef_Slot crecord_slots[] = {
 
 static struct PyModuleDef crecord_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "aiokv._crecord",
-    .m_doc = "The read path's check of a record in C: see aiokv._record.value_start.",
+    .m_name = "aiokv._bitcask.format._crecord",
+    .m_doc = "The read path's check of a record in C: see aiokv._bitcask.format.record.value_start.",
     .m_size = 0,
     .m_methods = crecord_methods,
     .m_slots = crecord_slots,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Final, Literal
 
-from ._clock import Clock, SystemClock
-from ._index import MAX_SEGMENT_BYTES
-from ._record import FILE_HEADER_SIZE, MAX_RECORD_SIZE
-from .errors import InvalidOptionError
+from aiokv._bitcask.format.record import FILE_HEADER_SIZE, MAX_RECORD_SIZE
+from aiokv._bitcask.index.index import MAX_SEGMENT_BYTES
+from aiokv._core.clock import Clock, SystemClock
+from aiokv.errors import InvalidOptionError
 
 DEFAULT_MAX_SIZE: Final = 2**30
 """The default bound on the total size of the store directory: 1 GiB."""

@@ -1,4 +1,4 @@
-"""The read path's check of a record in C: see :func:`aiokv._record.value_start`."""
+"""The read path's check of a record in C: see :func:`aiokv._bitcask.format.record.value_start`."""
 
 from collections.abc import Callable
 

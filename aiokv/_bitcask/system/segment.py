@@ -13,8 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final
 
-from . import _files
-from ._record import (
+from aiokv._bitcask.format.record import (
     FILE_HEADER_SIZE,
     FILE_LOG,
     BadRecord,
@@ -23,6 +22,7 @@ from ._record import (
     decode_file_header,
     encode_file_header,
 )
+from aiokv._bitcask.system import files as _files
 
 _NAME = re.compile(r"^(\d{8})\.data$")
 MAX_SEGMENT_ID: Final = 99_999_999
@@ -43,7 +43,7 @@ def parse_segment_name(name: str) -> int | None:
 class Segment:
     """An open segment file. ``size`` is its logical end: the offset the next append lands at.
 
-    ``kind`` and ``created_seq`` come from the file header (see :mod:`aiokv._record`).
+    ``kind`` and ``created_seq`` come from the file header (see :mod:`format.record`).
     """
 
     __slots__ = (

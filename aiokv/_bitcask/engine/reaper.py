@@ -12,8 +12,8 @@ from typing import Final
 import anyio
 import anyio.lowlevel
 
-from ._clock import Clock
-from ._index import Index
+from aiokv._bitcask.index.index import Index
+from aiokv._core.clock import Clock
 
 REAP_BATCH: Final = 10_000
 """Keys dropped before yielding to other tasks, so a mass expiry never stalls the loop."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import filelock
 
-from .errors import StoreLockedError, StorePathError
+from aiokv.errors import StoreLockedError, StorePathError
 
 LOCK_NAME = "LOCK"
 

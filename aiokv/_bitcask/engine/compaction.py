@@ -35,11 +35,9 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 
-from . import _files, _threads
-from ._hint import HintBuilder, hint_name, write_hint
-from ._index import Index, location
-from ._options import Options
-from ._record import (
+from aiokv._bitcask.engine.writer import Writer
+from aiokv._bitcask.format.hint import HintBuilder, hint_name, write_hint
+from aiokv._bitcask.format.record import (
     FILE_COMPACTED,
     FILE_HEADER_SIZE,
     KIND_PUT,
@@ -47,9 +45,12 @@ from ._record import (
     Record,
     tombstone_target,
 )
-from ._segment import ReadGate, Segment, scan
-from ._writer import Writer
-from .errors import CorruptionError, DataStoreError, StoreIOError
+from aiokv._bitcask.index.index import Index, location
+from aiokv._bitcask.options import Options
+from aiokv._bitcask.system import files as _files
+from aiokv._bitcask.system import threads as _threads
+from aiokv._bitcask.system.segment import ReadGate, Segment, scan
+from aiokv.errors import CorruptionError, DataStoreError, StoreIOError
 
 logger = logging.getLogger("aiokv")
 

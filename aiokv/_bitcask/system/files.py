@@ -103,7 +103,7 @@ def kill_point(name: str) -> None:
 class FileSystem:
     """Every operation the store makes on its files, and nothing else.
 
-    One narrow layer, so that tests can wrap it (``aiokv._files.fs``) to inject faults
+    One narrow layer, so that tests can wrap it (``system.files.fs``) to inject faults
     (EIO, ENOSPC, short writes) and to record the order of operations for crash simulation;
     product code has no test-only branches beyond this seam. Everything calls through the
     module attribute ``fs`` at the time of the call, so a replacement takes effect at once.

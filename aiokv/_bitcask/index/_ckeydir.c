@@ -1,5 +1,5 @@
 /*
- * aiokv._ckeydir: the key directory as a compact hash table.
+ * aiokv._bitcask.index._ckeydir: the key directory as a compact hash table.
  *
  * The behaviour is that of PyKeyDir in aiokv/_keydir.py, which is the specification; this
  * type only stores the same mapping (a key's keyed 48-bit hash -> a location) in about 24
@@ -1102,7 +1102,7 @@ PyDoc_STRVAR(KeyDir_doc,
              "KeyDir(seed, hash_bits=48)\n--\n\n"
              "A key's keyed hash -> the location of its record, with no key held.\n\n"
              "seed: 16 bytes, the SipHash key. hash_bits: bits of the hash kept, 1 to 48.\n"
-             "The behaviour is that of aiokv._keydir.PyKeyDir.");
+             "The behaviour is that of aiokv._bitcask.index.keydir.PyKeyDir.");
 
 static PyType_Slot KeyDir_slots[] = {
     {Py_tp_new, (void *)KeyDir_new},
@@ -1114,7 +1114,7 @@ static PyType_Slot KeyDir_slots[] = {
 };
 
 static PyType_Spec KeyDir_spec = {
-    .name = "aiokv._ckeydir.KeyDir",
+    .name = "aiokv._bitcask.index._ckeydir.KeyDir",
     .basicsize = sizeof(KeyDirObject),
     .itemsize = 0,
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
@@ -1147,8 +1147,8 @@ static PyModuleDef_Slot ckeydir_slots[] = {
 
 static struct PyModuleDef ckeydir_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "aiokv._ckeydir",
-    .m_doc = "The key directory in C: see aiokv._keydir.",
+    .m_name = "aiokv._bitcask.index._ckeydir",
+    .m_doc = "The key directory in C: see aiokv._bitcask.index.keydir.",
     .m_size = 0,
     .m_slots = ckeydir_slots,
 };

@@ -2,11 +2,11 @@
 
 The index keeps a million keys in a few bytes each by holding neither the keys nor Python
 objects per key: :class:`KeyDir` maps a keyed 48-bit hash of each key to a location (see
-``aiokv._index.location``), and whoever asks checks the record it finds there, which holds
-the key. Two live keys whose hashes agree are told apart by :class:`aiokv._index.Index`,
+``index.index.location``), and whoever asks checks the record it finds there, which holds
+the key. Two live keys whose hashes agree are told apart by :class:`index.index.Index`,
 which keeps the second one by its full key.
 
-Two implementations with the same behaviour: ``aiokv._ckeydir`` (C, built with the package
+Two implementations with the same behaviour: ``index._ckeydir`` (C, built with the package
 when a compiler is at hand: about 25 bytes per key) and :class:`PyKeyDir` below (a dict, for
 where it is not). ``AIOKV_PURE_PYTHON=1`` in the environment picks the pure one.
 
@@ -24,9 +24,9 @@ HASH_BITS: Final = 48
 """Bits of a key's hash kept. A wider hash would not leave room for a location beside it in
 16 bytes; the rare two live keys with one hash are handled exactly, not assumed away."""
 
-_KIND_PUT: Final = 1  # aiokv._record.KIND_PUT
-_KIND_DELETE: Final = 2  # aiokv._record.KIND_DELETE
-_KEY_END: Final = 0xFF  # aiokv._hint.KEY_END
+_KIND_PUT: Final = 1  # aiokv._bitcask.format.record.KIND_PUT
+_KIND_DELETE: Final = 2  # aiokv._bitcask.format.record.KIND_DELETE
+_KEY_END: Final = 0xFF  # aiokv._bitcask.format.hint.KEY_END
 
 
 class PyKeyDir:
@@ -138,7 +138,7 @@ def _pick() -> Any:
     if os.environ.get("AIOKV_PURE_PYTHON"):
         return PyKeyDir
     try:
-        from ._ckeydir import KeyDir as CKeyDir
+        from aiokv._bitcask.index._ckeydir import KeyDir as CKeyDir
     except ImportError:
         return PyKeyDir
     return CKeyDir

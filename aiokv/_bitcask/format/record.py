@@ -60,8 +60,8 @@ import struct
 import zlib
 from typing import Final, NamedTuple
 
-from ._crc import crc32
-from ._validation import MAX_VALUE_BYTES, VALUE_JSON, VALUE_JSON64
+from aiokv._bitcask.format.crc import crc32
+from aiokv._core.codec import MAX_VALUE_BYTES, VALUE_JSON, VALUE_JSON64
 
 FORMAT_VERSION: Final = 1
 
@@ -214,7 +214,7 @@ def value_start(buf: bytes | bytearray | memoryview, key: bytes, /) -> int:
     with no deadline (expiry 0.0) in the ``VALUE_JSON64`` encoding; else -1.
 
     For the read path's common case, which then hands the value straight to orjson: an int
-    is all it needs, and ``aiokv._crecord`` gives it without check_put's tuple. Everything
+    is all it needs, and ``format._crecord`` gives it without check_put's tuple. Everything
     else (a deadline, the json encoding, a damaged record) goes through check_put, and then
     :func:`decode` to say what is wrong. This is the specification of the C function, which
     is used in its place where it was built.
@@ -234,7 +234,7 @@ value_start_py: Final = value_start
 
 if not os.environ.get("AIOKV_PURE_PYTHON"):
     with contextlib.suppress(ImportError):  # not built where no C compiler was found
-        from ._crecord import (
+        from aiokv._bitcask.format._crecord import (
             use_crc32,
             value_start,  # C: the same function, the header read in place
         )

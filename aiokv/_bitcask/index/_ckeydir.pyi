@@ -1,4 +1,4 @@
-"""The key directory in C: see :mod:`aiokv._keydir`, whose ``PyKeyDir`` it behaves as."""
+"""The key directory in C: see :mod:`index.keydir`, whose ``PyKeyDir`` it behaves as."""
 
 from array import array
 from typing import Any, final

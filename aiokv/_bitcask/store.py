@@ -26,23 +26,12 @@ import anyio
 import orjson
 import platformdirs
 
-from . import _files, _threads
-from ._clock import Clock, SystemClock
-from ._compaction import Compactor
-from ._hint import HintBuilder
-from ._index import (
-    OFFSET_MASK,
-    SEGMENT_SHIFT,
-    SIZE_BITS,
-    SIZE_MASK,
-    Index,
-    offset_of,
-    size_of,
-)
-from ._lock import StoreLock
-from ._options import DEFAULT_MAX_SIZE, Durability, Options
-from ._reaper import run_reaper
-from ._record import (
+from aiokv._bitcask.engine.compaction import Compactor
+from aiokv._bitcask.engine.reaper import run_reaper
+from aiokv._bitcask.engine.recovery import recover
+from aiokv._bitcask.engine.writer import Op, Writer
+from aiokv._bitcask.format.hint import HintBuilder
+from aiokv._bitcask.format.record import (
     FILE_HEADER_SIZE,
     KIND_DELETE,
     KIND_PUT,
@@ -51,10 +40,22 @@ from ._record import (
     decode,
     value_start,
 )
-from ._recovery import recover
-from ._segment import ReadGate, Segment
-from ._stats import StoreStats
-from ._validation import (
+from aiokv._bitcask.index.index import (
+    OFFSET_MASK,
+    SEGMENT_SHIFT,
+    SIZE_BITS,
+    SIZE_MASK,
+    Index,
+    offset_of,
+    size_of,
+)
+from aiokv._bitcask.options import DEFAULT_MAX_SIZE, Durability, Options
+from aiokv._bitcask.system import files as _files
+from aiokv._bitcask.system import threads as _threads
+from aiokv._bitcask.system.lock import StoreLock
+from aiokv._bitcask.system.segment import ReadGate, Segment
+from aiokv._core.clock import Clock, SystemClock
+from aiokv._core.codec import (
     VALUE_JSON,
     check_key,
     check_ttl,
@@ -62,8 +63,8 @@ from ._validation import (
     describe_key,
     encode_value,
 )
-from ._writer import Op, Writer
-from .errors import (
+from aiokv._core.stats import StoreStats
+from aiokv.errors import (
     CorruptionError,
     DataStoreError,
     InvalidOptionError,
@@ -458,7 +459,7 @@ class AsyncDataStore:
         # A slice of the segment's memory map (taken once: the map and its length belong
         # together), unless the record lies past it, or a worker thread of the store is busy:
         # the loop would then hold the GIL nearly all the time, and pread lets go of it for
-        # the worker (see aiokv._threads).
+        # the worker (see aiokv._bitcask.system.threads).
         mapped = segment.mapped
         if mapped is not None and offset + size <= len(mapped) and not _in_flight.busy:
             data = mapped[offset : offset + size]
@@ -561,7 +562,7 @@ class AsyncDataStore:
         """Why ``data``, read for ``key``, is not a put record of ``key``.
 
         A sound put of another key whose hash is ``key``'s is what the index finds for
-        ``key`` when it is absent (see aiokv._index); anything else is corruption.
+        ``key`` when it is absent (see aiokv._bitcask.index.index); anything else is corruption.
         """
         try:
             record = decode(data)

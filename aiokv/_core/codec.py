@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import orjson
 
-from .errors import InvalidKeyError, InvalidTTLError, InvalidValueError, ValueTooLargeError
+from aiokv.errors import InvalidKeyError, InvalidTTLError, InvalidValueError, ValueTooLargeError
 
 MAX_KEY_LENGTH: Final = 32
 """The longest key, in characters (code points)."""

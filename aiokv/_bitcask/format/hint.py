@@ -42,9 +42,8 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any, Final, NamedTuple, TypeAlias
 
-from . import _files
-from ._crc import crc32
-from ._record import (
+from aiokv._bitcask.format.crc import crc32
+from aiokv._bitcask.format.record import (
     FILE_HEADER_SIZE,
     FORMAT_VERSION,
     HEADER_SIZE,
@@ -53,7 +52,8 @@ from ._record import (
     MAX_KEY_BYTES,
     MAX_RECORD_SIZE,
 )
-from ._segment import TMP_SUFFIX
+from aiokv._bitcask.system import files as _files
+from aiokv._bitcask.system.segment import TMP_SUFFIX
 
 HINT_MAGIC: Final = b"AIOKVHNT"
 _HEADER = struct.Struct("<8sB3xIQQ")

@@ -22,12 +22,12 @@ from typing import Any, TypeVar
 import anyio
 from anyio.from_thread import BlockingPortal
 
-from ._clock import Clock
-from ._options import DEFAULT_MAX_SIZE, Durability
-from ._record import KIND_DELETE, KIND_PUT
-from ._stats import StoreStats
-from ._store import AsyncDataStore, StrPath
-from .errors import BlockingCallError, DataStoreError, StoreClosedError
+from aiokv._bitcask.format.record import KIND_DELETE, KIND_PUT
+from aiokv._bitcask.options import DEFAULT_MAX_SIZE, Durability
+from aiokv._bitcask.store import AsyncDataStore, StrPath
+from aiokv._core.clock import Clock
+from aiokv._core.stats import StoreStats
+from aiokv.errors import BlockingCallError, DataStoreError, StoreClosedError
 
 T = TypeVar("T")
 

@@ -15,8 +15,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import _files
-from ._hint import (
+from aiokv._bitcask.format.hint import (
     HINT_OVERHEAD,
     BadHint,
     Hint,
@@ -30,8 +29,7 @@ from ._hint import (
     split_keys,
     write_hint,
 )
-from ._index import Index, RecordHolds, location, offset_of, segment_of, size_of
-from ._record import (
+from aiokv._bitcask.format.record import (
     FILE_COMPACTED,
     FILE_HEADER_SIZE,
     FILE_LOG,
@@ -48,8 +46,16 @@ from ._record import (
     tombstone_target,
     value_start,
 )
-from ._segment import TMP_SUFFIX, Segment, parse_segment_name, scan, segment_name
-from .errors import CorruptionError
+from aiokv._bitcask.index.index import Index, RecordHolds, location, offset_of, segment_of, size_of
+from aiokv._bitcask.system import files as _files
+from aiokv._bitcask.system.segment import (
+    TMP_SUFFIX,
+    Segment,
+    parse_segment_name,
+    scan,
+    segment_name,
+)
+from aiokv.errors import CorruptionError
 
 logger = logging.getLogger("aiokv")
 
