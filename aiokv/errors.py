@@ -23,6 +23,11 @@ Errors that describe a bad argument are also the built-in a caller would expect
 
 from __future__ import annotations
 
+import contextlib
+import errno
+from collections.abc import Iterator
+from pathlib import Path
+
 __all__ = [
     "BlockingCallError",
     "CorruptionError",
@@ -112,3 +117,55 @@ class BlockingCallError(DataStoreError, RuntimeError):
     Use ``AsyncDataStore`` there instead: blocking the loop on the store's own loop thread could
     deadlock and would stall every other task.
     """
+
+
+# -- the messages ------------------------------------------------------------------------
+# Each error the package raises in more than one place is made here, so that one mistake
+# reads the same wherever it is found. Private: the exception types above are the API.
+
+
+def describe_key(key: object) -> str:
+    """A short printable form of a key for error messages (never the whole of a long one)."""
+    text = repr(key)
+    return text if len(text) <= 48 else text[:40] + "…" + text[-4:]
+
+
+def key_not_found(key: object) -> KeyNotFoundError:
+    return KeyNotFoundError(f"key {describe_key(key)} not found")
+
+
+def key_exists(key: object) -> KeyExistsError:
+    return KeyExistsError(f"key {describe_key(key)} already exists")
+
+
+def not_open(state: str) -> StoreClosedError:
+    """An operation on a store that is not open (``state``: new, opening, closing, closed)."""
+    return StoreClosedError(f"the store is {state}, not open")
+
+
+def closed_before_write() -> StoreClosedError:
+    """A write queued, or handed over, that the store closed before it could run."""
+    return StoreClosedError("the store was closed before this write ran")
+
+
+def bad_record(path: Path, offset: int, reason: str) -> CorruptionError:
+    return CorruptionError(f"{path}: bad record at offset {offset}: {reason}")
+
+
+def is_disk_full(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def map_os_errors(what: str) -> Iterator[None]:
+    """Turn an ``OSError`` raised inside into the store's own error, at the OS boundary.
+
+    A full disk is a :class:`StoreFullError` (the caller can free room and go on); any other
+    failure a :class:`StoreIOError` naming ``what`` was being done.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise StoreFullError(f"the disk is full ({what}: {exc.strerror})") from exc
+        raise StoreIOError(f"{what}: {exc.strerror or exc}") from exc

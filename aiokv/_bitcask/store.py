@@ -26,6 +26,7 @@ import anyio
 import orjson
 import platformdirs
 
+from aiokv import errors
 from aiokv._bitcask.engine.compaction import Compactor
 from aiokv._bitcask.engine.reaper import run_reaper
 from aiokv._bitcask.engine.recovery import recover
@@ -60,7 +61,6 @@ from aiokv._core.codec import (
     check_key,
     check_ttl,
     decode_value,
-    describe_key,
     encode_value,
 )
 from aiokv._core.stats import StoreStats
@@ -68,11 +68,11 @@ from aiokv.errors import (
     CorruptionError,
     DataStoreError,
     InvalidOptionError,
-    KeyExistsError,
     KeyNotFoundError,
     StoreClosedError,
     StoreIOError,
     StorePathError,
+    describe_key,
 )
 
 StrPath = str | os.PathLike[str]
@@ -194,7 +194,7 @@ class AsyncDataStore:
         self._state = _State.NEW
         self._index = Index()
         self._segments: dict[int, Segment] = {}
-        # Reads from other threads (read_threadsafe) against segments being closed.
+        # Reads from other threads (_read_from_thread) against segments being closed.
         self._read_gate = ReadGate()
         self._lock: StoreLock | None = None
         self._writer: Writer | None = None
@@ -406,9 +406,12 @@ class AsyncDataStore:
 
     # -- the operations ----------------------------------------------------------------
 
-    def _open_writer(self) -> Writer:
+    def _check_open(self) -> None:
         if self._state is not _State.OPEN:
-            raise StoreClosedError(f"the store is {self._state.value}, not open")
+            raise errors.not_open(self._state.value)
+
+    def _open_writer(self) -> Writer:
+        self._check_open()
         assert self._writer is not None
         return self._writer
 
@@ -428,7 +431,7 @@ class AsyncDataStore:
         data, encoding = encode_value(value)
         now = self._clock.time()
         if self._index.get_live(key_bytes, now) is not None:
-            raise KeyExistsError(f"key {describe_key(key)} already exists")
+            raise errors.key_exists(key)
         # The deadline keeps sub-second precision: rounding it would expire keys early.
         expiry = now + seconds if seconds is not None else 0.0
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -453,7 +456,7 @@ class AsyncDataStore:
         key_bytes = check_key(key)
         loc = self._index.locate(key_bytes, self._clock)
         if loc is None:
-            raise KeyNotFoundError(f"key {describe_key(key)} not found")
+            raise errors.key_not_found(key)
         segment = self._segments[loc >> SEGMENT_SHIFT]
         offset, size = loc >> SIZE_BITS & OFFSET_MASK, loc & SIZE_MASK
         # A slice of the segment's memory map (taken once: the map and its length belong
@@ -477,7 +480,7 @@ class AsyncDataStore:
                 return value
         return self._value(key, key_bytes, segment, loc, data)
 
-    def read_threadsafe(self, key: str) -> dict[str, Any]:
+    def _read_from_thread(self, key: str) -> dict[str, Any]:
         """:meth:`read`, made in the calling thread rather than on the store's event loop.
 
         For :class:`DataStore`, whose reads would otherwise each pay a round trip to the loop
@@ -492,12 +495,12 @@ class AsyncDataStore:
         again: the index points at the copy by then.
         """
         if self._state is not _State.OPEN:
-            raise StoreClosedError(f"the store is {self._state.value}, not open")
+            raise errors.not_open(self._state.value)
         key_bytes = check_key(key)
         while True:
             loc = self._index.locate(key_bytes, self._clock)
             if loc is None:
-                raise KeyNotFoundError(f"key {describe_key(key)} not found")
+                raise errors.key_not_found(key)
             # The location's fields taken apart here, not by three calls (see read()).
             segment_id, offset, size = (
                 loc >> SEGMENT_SHIFT,
@@ -507,7 +510,7 @@ class AsyncDataStore:
             segment = self._segments.get(segment_id)
             if segment is None:
                 if self._state is not _State.OPEN:
-                    raise StoreClosedError(f"the store is {self._state.value}, not open")
+                    raise errors.not_open(self._state.value)
                 continue  # moved by compaction: the index points at the copy now
             mapped = segment.mapped  # taken once: the map and its length belong together
             if mapped is not None and offset + size <= len(mapped):
@@ -525,7 +528,7 @@ class AsyncDataStore:
                 gate = self._read_gate
                 with gate.cond:
                     if self._state is not _State.OPEN:
-                        raise StoreClosedError(f"the store is {self._state.value}, not open")
+                        raise errors.not_open(self._state.value)
                     if self._segments.get(segment_id) is not segment:
                         continue  # closed or moved since the lookup: look again
                     gate.readers += 1
@@ -546,7 +549,7 @@ class AsyncDataStore:
         if expiry and self._clock.time() >= expiry:
             # The index said live, but a reader in another thread can see a location and a
             # deadline from either side of a re-create; the record's own deadline decides.
-            raise KeyNotFoundError(f"key {describe_key(key)} not found")
+            raise errors.key_not_found(key)
         try:
             return decode_value(memoryview(data)[begins:], encoding)
         except (ValueError, RecursionError) as exc:
@@ -567,14 +570,14 @@ class AsyncDataStore:
         try:
             record = decode(data)
         except BadRecord as bad:
-            return CorruptionError(f"{segment.path}: bad record at offset {offset}: {bad.reason}")
+            return errors.bad_record(segment.path, offset, bad.reason)
         if (
             record.kind == KIND_PUT
             and record.size == len(data)
             and record.key != key_bytes
             and self._index.same_hash(record.key, key_bytes)
         ):
-            return KeyNotFoundError(f"key {describe_key(key)} not found")
+            return errors.key_not_found(key)
         return CorruptionError(
             f"{segment.path}: the record at offset {offset} (a {record.size}-byte "
             f"{'put' if record.kind == KIND_PUT else 'tombstone'} of {record.key!r}, "
@@ -591,43 +594,48 @@ class AsyncDataStore:
         key_bytes = check_key(key)
         # Refused here only if surely absent, which reads no record; the writer decides.
         if self._index.surely_absent(key_bytes, self._clock.time()):
-            raise KeyNotFoundError(f"key {describe_key(key)} not found")
+            raise errors.key_not_found(key)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await writer.submit(Op(KIND_DELETE, key, key_bytes, b"", 0.0, future))
 
-    def write_threadsafe(
-        self, kind: int, key: str, value: Any, ttl: int | None
+    def _create_from_thread(
+        self, key: str, value: Any, ttl: int | None
     ) -> concurrent.futures.Future[None]:
-        """A create (``KIND_PUT``) or delete from a thread other than the store's loop.
+        """:meth:`create` from a thread other than the store's loop (for :class:`DataStore`).
 
-        For :class:`DataStore`. The arguments are checked and the value encoded here, in the
-        calling thread, with the same errors as :meth:`create` and :meth:`delete`; the op is
-        then handed to the loop with one ``call_soon_threadsafe`` (a portal round trip runs a
-        task per call and costs twice as much). The returned future resolves when the writer
-        has written or refused it. The index is read here only to refuse early the delete of
-        a key surely absent; the writer decides every op on the loop.
+        The arguments are checked and the value encoded here, in the calling thread, with
+        :meth:`create`'s errors; the op is then handed to the loop (see :meth:`_hand_over`).
+        The returned future resolves when the writer has written or refused it.
         """
-        if self._state is not _State.OPEN:
-            raise StoreClosedError(f"the store is {self._state.value}, not open")
+        self._check_open()
         key_bytes = check_key(key)
-        now = self._clock.time()
-        if kind == KIND_PUT:
-            seconds = check_ttl(ttl)
-            data, encoding = encode_value(value)
-            expiry = now + seconds if seconds is not None else 0.0
-        else:
-            # Refused here only if surely absent: telling whether an entry found is this
-            # key's reads its record, which only the loop thread may do.
-            if self._index.surely_absent(key_bytes, now):
-                raise KeyNotFoundError(f"key {describe_key(key)} not found")
-            data, encoding, expiry = b"", VALUE_JSON, 0.0
+        seconds = check_ttl(ttl)
+        data, encoding = encode_value(value)
+        expiry = self._clock.time() + seconds if seconds is not None else 0.0
+        return self._hand_over((KIND_PUT, key, key_bytes, data, expiry, encoding))
+
+    def _delete_from_thread(self, key: str) -> concurrent.futures.Future[None]:
+        """:meth:`delete` from a thread other than the store's loop (for :class:`DataStore`)."""
+        self._check_open()
+        key_bytes = check_key(key)
+        # Refused here only if surely absent: telling whether an entry found is this key's
+        # reads its record, which only the loop thread may do; the writer decides the rest.
+        if self._index.surely_absent(key_bytes, self._clock.time()):
+            raise errors.key_not_found(key)
+        return self._hand_over((KIND_DELETE, key, key_bytes, b"", 0.0, VALUE_JSON))
+
+    def _hand_over(
+        self, fields: tuple[int, str, bytes, bytes, float, int]
+    ) -> concurrent.futures.Future[None]:
+        """Queue an op checked in another thread, with one ``call_soon_threadsafe``.
+
+        A portal round trip runs a task per call and costs twice as much. The op and its
+        asyncio future are made by the callback, on the loop thread: neither may be touched
+        from this one.
+        """
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
         assert self._loop is not None
-        # Cross-thread hand-off: the callback runs on the loop thread, where the op and its
-        # asyncio future are made (neither may be touched from this thread).
-        self._loop.call_soon_threadsafe(
-            self._submit_from_thread, (kind, key, key_bytes, data, expiry, encoding), done
-        )
+        self._loop.call_soon_threadsafe(self._submit_from_thread, fields, done)
         return done
 
     def _submit_from_thread(
@@ -692,7 +700,7 @@ class AsyncDataStore:
 def _relay(done: concurrent.futures.Future[None], future: asyncio.Future[None]) -> None:
     """Pass an op's outcome from the loop's future to the waiting thread's."""
     if future.cancelled():
-        done.set_exception(StoreClosedError("the store was closed before this write ran"))
+        done.set_exception(errors.closed_before_write())
     elif (error := future.exception()) is not None:
         done.set_exception(error)
     else:

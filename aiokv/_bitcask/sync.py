@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import anyio
 from anyio.from_thread import BlockingPortal
 
-from aiokv._bitcask.format.record import KIND_DELETE, KIND_PUT
+from aiokv import errors
 from aiokv._bitcask.options import DEFAULT_MAX_SIZE, Durability
 from aiokv._bitcask.store import AsyncDataStore, StrPath
 from aiokv._core.clock import Clock
@@ -164,12 +164,14 @@ class DataStore:
                 raise StoreClosedError("the store is closed") from exc
             raise
 
-    def _write(self, method: str, kind: int, key: str, value: Any, ttl: int | None) -> None:
+    def _write(
+        self, method: str, hand_over: Callable[..., concurrent.futures.Future[None]], *args: Any
+    ) -> None:
         _refuse_event_loop(method)
         if self._closed:
             raise StoreClosedError("the store is closed")
         try:
-            done = self._store.write_threadsafe(kind, key, value, ttl)
+            done = hand_over(*args)
         except RuntimeError as exc:
             if isinstance(exc, DataStoreError):
                 raise
@@ -183,7 +185,7 @@ class DataStore:
                 # A hand-off the loop never ran, because close() stopped the loop first, is
                 # never answered; once the loop thread is gone, it never will be.
                 if not self._thread.is_alive() and not done.done():
-                    raise StoreClosedError("the store was closed before this write ran") from None
+                    raise errors.closed_before_write() from None
 
     def create(self, key: str, value: dict[str, Any], ttl: int | None = None) -> None:
         """Store ``value`` under ``key``; see :meth:`AsyncDataStore.create`.
@@ -191,7 +193,7 @@ class DataStore:
         The arguments are checked and the value encoded in the calling thread; only the
         write itself is handed to the store's loop thread.
         """
-        self._write("create", KIND_PUT, key, value, ttl)
+        self._write("create", self._store._create_from_thread, key, value, ttl)
 
     def read(self, key: str) -> dict[str, Any]:
         """Return a fresh copy of the value under ``key``; see :meth:`AsyncDataStore.read`.
@@ -202,11 +204,11 @@ class DataStore:
         _refuse_event_loop("read")
         if self._closed:
             raise StoreClosedError("the store is closed")
-        return self._store.read_threadsafe(key)
+        return self._store._read_from_thread(key)
 
     def delete(self, key: str) -> None:
         """Delete ``key``; see :meth:`AsyncDataStore.delete`."""
-        self._write("delete", KIND_DELETE, key, None, None)
+        self._write("delete", self._store._delete_from_thread, key)
 
     def compact(self) -> int:
         """Reclaim the space of dead records; see :meth:`AsyncDataStore.compact`."""

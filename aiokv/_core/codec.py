@@ -11,7 +11,13 @@ from typing import Any, Final
 
 import orjson
 
-from aiokv.errors import InvalidKeyError, InvalidTTLError, InvalidValueError, ValueTooLargeError
+from aiokv.errors import (
+    InvalidKeyError,
+    InvalidTTLError,
+    InvalidValueError,
+    ValueTooLargeError,
+    describe_key,
+)
 
 MAX_KEY_LENGTH: Final = 32
 """The longest key, in characters (code points)."""
@@ -55,12 +61,6 @@ def _parse_int(text: str) -> int:
 
 
 _decode = json.JSONDecoder(parse_int=_parse_int).decode
-
-
-def describe_key(key: object) -> str:
-    """A short printable form of a key for error messages (never the whole of a long one)."""
-    text = repr(key)
-    return text if len(text) <= 48 else text[:40] + "…" + text[-4:]
 
 
 def check_key(key: object) -> bytes:

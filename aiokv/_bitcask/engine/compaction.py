@@ -35,6 +35,7 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 
+from aiokv import errors
 from aiokv._bitcask.engine.writer import Writer
 from aiokv._bitcask.format.hint import HintBuilder, hint_name, write_hint
 from aiokv._bitcask.format.record import (
@@ -50,7 +51,7 @@ from aiokv._bitcask.options import Options
 from aiokv._bitcask.system import files as _files
 from aiokv._bitcask.system import threads as _threads
 from aiokv._bitcask.system.segment import ReadGate, Segment, scan
-from aiokv.errors import CorruptionError, DataStoreError, StoreIOError
+from aiokv.errors import DataStoreError, StoreIOError
 
 logger = logging.getLogger("aiokv")
 
@@ -447,6 +448,4 @@ def _list_records(source: Segment, data: bytes) -> list[tuple[int, Record]]:
     try:
         return list(scan(data))
     except BadRecord as bad:
-        raise CorruptionError(
-            f"{source.path}: bad record at offset {bad.offset}: {bad.reason}"
-        ) from None
+        raise errors.bad_record(source.path, bad.offset, bad.reason) from None

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from aiokv import errors
 from aiokv._bitcask.format.hint import (
     HINT_OVERHEAD,
     BadHint,
@@ -388,9 +389,7 @@ def _scan_rest(
     except BadRecord as bad:
         offset = start + bad.offset
         if not is_active:
-            raise CorruptionError(
-                f"{segment.path}: bad record at offset {offset}: {bad.reason}"
-            ) from None
+            raise errors.bad_record(segment.path, offset, bad.reason) from None
         return _cut_tail(segment, offset, end, bad.reason)
     return 0
 

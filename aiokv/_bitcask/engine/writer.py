@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from aiokv import errors
 from aiokv._bitcask.format.hint import HINT_OVERHEAD, BadHint, HintBuilder, entry_size, write_hint
 from aiokv._bitcask.format.record import (
     FILE_HEADER_SIZE,
@@ -39,14 +40,12 @@ from aiokv._bitcask.options import Options
 from aiokv._bitcask.system import files as _files
 from aiokv._bitcask.system import threads as _threads
 from aiokv._bitcask.system.segment import MAX_SEGMENT_ID, Segment
-from aiokv._core.codec import VALUE_JSON, describe_key
+from aiokv._core.codec import VALUE_JSON
 from aiokv.errors import (
     DataStoreError,
-    KeyExistsError,
-    KeyNotFoundError,
-    StoreClosedError,
     StoreFullError,
     StoreIOError,
+    describe_key,
 )
 
 logger = logging.getLogger("aiokv")
@@ -180,7 +179,7 @@ class Writer:
             op.future.set_exception(
                 StoreIOError(str(self.failure))
                 if self.failure is not None
-                else StoreClosedError("the store was closed before this write ran")
+                else errors.closed_before_write()
             )
         try:
             await asyncio.shield(op.future)
@@ -206,7 +205,7 @@ class Writer:
         if self.failure is not None:
             op.future.set_exception(StoreIOError(str(self.failure)))
         elif self._finished:
-            op.future.set_exception(StoreClosedError("the store was closed before this write ran"))
+            op.future.set_exception(errors.closed_before_write())
         else:
             try:
                 self._queue.put_nowait(op)
@@ -244,7 +243,7 @@ class Writer:
             self.break_down(exc, batch)
             raise
         self._finished = True
-        self._refuse([], StoreClosedError("the store was closed before this write ran"))
+        self._refuse([], errors.closed_before_write())
 
     async def _next_batch(self) -> list[Op]:
         batch = list(self._carry)
@@ -393,10 +392,10 @@ class Writer:
                     indexed[key] = loc
             is_put = op.kind == KIND_PUT
             if is_put and live:
-                refused[id(op)] = KeyExistsError(f"key {describe_key(key)} already exists")
+                refused[id(op)] = errors.key_exists(key)
                 continue
             if not is_put and not live:
-                refused[id(op)] = KeyNotFoundError(f"key {describe_key(key)} not found")
+                refused[id(op)] = errors.key_not_found(key)
                 continue
             size = put_size(op.key_bytes, op.value) if is_put else delete_size(op.key_bytes)
             hint_entry = entry_size(len(op.key_bytes))
