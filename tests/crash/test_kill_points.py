@@ -19,6 +19,7 @@ from _fs import dir_bytes
 from _internals import KILL_EXIT_CODE, MIN_SEGMENT_MAX_BYTES
 from _proc import start_child
 
+import aiokv
 from aiokv import AsyncDataStore, DataStore, KeyNotFoundError
 
 MAX_SIZE = 2**21
@@ -161,7 +162,7 @@ async def test_death_at_a_kill_point_keeps_every_acknowledged_operation(
 
 def test_every_kill_point_in_the_code_is_exercised() -> None:
     """A new kill point must get a case here; a renamed one must not leave a dead case."""
-    package = Path(__file__).resolve().parent.parent / "aiokv"
+    package = Path(aiokv.__file__).parent
     named = set()
     for source in package.rglob("*.py"):
         named |= set(re.findall(r'kill_point\("([a-z_.]+)"\)', source.read_text("utf-8")))

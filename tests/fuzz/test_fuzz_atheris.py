@@ -19,6 +19,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 HARNESS = Path(__file__).with_name("fuzz_atheris.py")
+# The harness imports test_fuzz_decoders from its own folder, and that imports the tests'
+# helpers (_internals) from tests/, the folder of conftest.py.
+TESTS = HARNESS.parent.parent
 RUNS = 20_000  # CI size, times the soak factor
 TIMEOUT_S = 600
 
@@ -26,7 +29,10 @@ TIMEOUT_S = 600
 def run_harness(
     *args: str | Path, cwd: Path, self_test: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(HARNESS.parent))
+    path = [str(HARNESS.parent), str(TESTS)]
+    if os.environ.get("PYTHONPATH"):
+        path.append(os.environ["PYTHONPATH"])  # the aiokv that these tests import
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     if self_test:
         env["AIOKV_FUZZ_SELF_TEST"] = "1"
     return subprocess.run(

@@ -2,7 +2,7 @@
 
 Run by ``test_fuzz_atheris.py`` in a subprocess; by hand::
 
-    python tests/fuzz_atheris.py -runs=100000 -seed=1 CORPUS_DIR
+    PYTHONPATH=tests python tests/fuzz/fuzz_atheris.py -runs=100000 -seed=1 CORPUS_DIR
 
 The first input byte picks the decoder, the rest is its input: the same checks as the
 Hypothesis fuzzing in ``test_fuzz_decoders.py`` (a sound parse re-encodes to the bytes it came
