@@ -683,13 +683,21 @@ async def roll_and_compact_twice(store: AsyncDataStore, live: dict[str, Any]) ->
     await store.compact()
 
 
-async def race_delete_with_step(
-    path: Path, how: str, wait: Any
-) -> tuple[str, dict[str, dict[str, Any]]]:
+# How far a step of segment 1 had got, in order.
+PHASES = (
+    "not begun",
+    "reading and choosing",
+    "output being written",
+    "switched, source being removed",
+    "after the step",
+)
+
+
+async def race_delete_with_step(path: Path, how: str, wait: Any) -> tuple[str, int]:
     """Start compact() (or one step of segment 1), let ``wait`` pick the moment, delete "k",
     and check it stays gone: after the step, after reopening, after compacting the
     tombstone's segment alone, and after compacting everything. Returns how far the step
-    had got when "k" was deleted.
+    had got when "k" was deleted (one of PHASES), and the segment its tombstone names.
 
     compact() goes on to compact the step's output too, which drops a copy of "k" made
     before the delete; a single step leaves that copy for the tombstone to hide.
@@ -698,24 +706,30 @@ async def race_delete_with_step(
     store, live = await prepared_store(path, clock)
     try:
         assert store._writer is not None
+        assert store._compactor is not None
         writer = store._writer
+        stepping = store._compactor._step_lock
         if how == "compact":
             compacting = asyncio.ensure_future(store.compact())
         else:
             compacting = asyncio.ensure_future(step_segment(store, 1))
-        await wait(store)
+        await wait(store, compacting)
         if compacting.done():
             phase = "after the step"
         elif 1 not in store._segments:
             phase = "switched, source being removed"
         elif writer.compaction_bytes:
             phase = "output being written"
-        else:
+        elif stepping.locked():
             phase = "reading and choosing"
+        else:
+            phase = "not begun"
         await store.delete("k")
         tomb_segment = writer.active.id
         await compacting
         await check_contents(store, live, ["k"])
+        tombstones = data_files(path)[tomb_segment].tombstones
+        (target,) = [target for key, target, _size in tombstones if key == "k"]
     finally:
         await store.close()
     async with open_store(path, clock) as store:
@@ -729,7 +743,16 @@ async def race_delete_with_step(
     async with open_store(path, clock) as store:
         await check_contents(store, live, ["k"])
         assert_fully_compacted(path, live)
-    return phase, live
+    return phase, target
+
+
+def assert_tombstone_fits_the_phase(phase: str, target: int) -> None:
+    """Once the step has switched, the index points at the copy of "k", never again at
+    segment 1: a delete made from then on names the file holding the copy. (One made
+    before names segment 1, unless the switch got in before the writer planned it.)"""
+    assert phase in PHASES
+    if PHASES.index(phase) >= PHASES.index("switched, source being removed"):
+        assert target != 1, (phase, target)
 
 
 @pytest.mark.parametrize("how", ["compact", "step"])
@@ -737,12 +760,18 @@ async def race_delete_with_step(
 async def test_key_deleted_during_a_step_stays_deleted(
     tmp_path: Path, sleeps: int, how: str
 ) -> None:
-    async def wait(_store: AsyncDataStore) -> None:
+    """The delete made a number of event-loop turns after the step was started: moments
+    between the phases that the test below stops at one by one. Which phase a number of
+    turns lands in depends on how fast the worker threads read and write (12 turns is
+    "reading and choosing" in one run and "output being written" in the next), so a case
+    asserts what holds wherever it lands: "k" stays deleted, and its tombstone fits."""
+
+    async def wait(_store: AsyncDataStore, _compacting: asyncio.Future[Any]) -> None:
         for _ in range(sleeps):
             await asyncio.sleep(0)
 
-    phase, _ = await race_delete_with_step(tmp_path / "store", how, wait)
-    print(f"\n{how}, {sleeps} sleeps: deleted with the step {phase}")
+    phase, target = await race_delete_with_step(tmp_path / "store", how, wait)
+    assert_tombstone_fits_the_phase(phase, target)
 
 
 async def wait_for(condition: Any) -> None:
@@ -755,22 +784,32 @@ async def wait_for(condition: Any) -> None:
 
 
 @pytest.mark.parametrize("how", ["compact", "step"])
-@pytest.mark.parametrize("phase", ["output being written", "switched, source being removed"])
+@pytest.mark.parametrize("phase", PHASES)
 async def test_key_deleted_in_each_phase_of_a_step_stays_deleted(
     tmp_path: Path, phase: str, how: str
 ) -> None:
-    async def wait(store: AsyncDataStore) -> None:
+    async def wait(store: AsyncDataStore, compacting: asyncio.Future[Any]) -> None:
         assert store._writer is not None
+        assert store._compactor is not None
         writer = store._writer
-        if phase == "output being written":
+        stepping = store._compactor._step_lock
+        if phase == "not begun":
+            return  # the step's task is scheduled, not yet run
+        if phase == "reading and choosing":
+            # The step holds its lock from its first await, a read in a worker thread.
+            await wait_for(stepping.locked)
+        elif phase == "output being written":
             # Room for the output is claimed while it is written and fsynced.
             await wait_for(lambda: writer.compaction_bytes > 0)
-        else:
+        elif phase == "switched, source being removed":
             # The index points at the output; the source is being unlinked.
             await wait_for(lambda: 1 not in store._segments)
+        else:
+            await wait_for(compacting.done)
 
-    seen, _ = await race_delete_with_step(tmp_path / "store", how, wait)
+    seen, target = await race_delete_with_step(tmp_path / "store", how, wait)
     assert seen == phase
+    assert_tombstone_fits_the_phase(phase, target)
 
 
 async def test_delete_in_flight_across_two_steps_stays_deleted(
