@@ -1,0 +1,117 @@
+"""``AsyncStore``: the contract every backend behind aiokv's API implements.
+
+The local engine's :class:`~aiokv.AsyncDataStore` implements it, and so will a Redis backend;
+the faces (the blocking :class:`~aiokv._core.blocking.BlockingStore`, later the command line and
+the HTTP server) are written against it alone. It holds what those faces call today and no
+more: a method joins it when a face needs it from every backend.
+
+A store object is opened once and closed once: ``open()`` on a closed store fails rather than
+reopening it (make a new object for that). Every error a method raises is a
+:class:`~aiokv.errors.DataStoreError`, of the subclass named below, so that a face can pass it
+on unchanged whatever the backend.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from aiokv._core.stats import StoreStats
+
+_Self = TypeVar("_Self", bound="AsyncStore")
+
+
+@runtime_checkable
+class AsyncStore(Protocol):
+    """A key-value store for asyncio code: JSON-object values under short string keys.
+
+    Keys are ``str`` of 1 to 32 characters; values are ``dict`` (JSON objects); a TTL is
+    ``None`` or whole seconds from 1 to 2**31 - 1 (see :mod:`aiokv._core.codec`). The methods
+    are called from the event loop that opened the store.
+
+    ``isinstance(obj, AsyncStore)`` checks only that the methods exist; their signatures are
+    checked statically (mypy).
+    """
+
+    async def open(self) -> None:
+        """Make the store ready for use: take hold of its data and start its background work.
+
+        :raises StoreLockedError: the store is held by another user that excludes this one.
+        :raises StoreClosedError: this store object was already closed.
+        :raises DataStoreError: the store cannot be opened (a subclass says why: a bad path,
+            damaged data, an I/O failure).
+        """
+        ...
+
+    async def close(self) -> None:
+        """Finish the writes already accepted, then let go of everything ``open()`` took.
+
+        Safe to call more than once, from several tasks at once, and on a store never opened;
+        each call returns once the store is closed. Every operation called after ``close()``
+        has begun raises :class:`~aiokv.errors.StoreClosedError`.
+
+        :raises StoreIOError: the last writes may not have been kept; the store is closed all
+            the same.
+        """
+        ...
+
+    async def __aenter__(self: _Self) -> _Self:
+        """``open()``, then the store itself."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """``close()``."""
+        ...
+
+    async def create(self, key: str, value: dict[str, Any], ttl: int | None = None) -> None:
+        """Store ``value`` under ``key``, which must not be live; expire it after ``ttl`` seconds.
+
+        :raises KeyExistsError: ``key`` is live; the stored value is left as it was.
+        :raises InvalidKeyError, InvalidValueError, ValueTooLargeError, InvalidTTLError: a bad
+            argument; nothing is written.
+        :raises StoreFullError: the store has no room for the value; nothing is written.
+        :raises StoreClosedError: the store is not open.
+        :raises StoreIOError: the write failed.
+        """
+        ...
+
+    async def read(self, key: str) -> dict[str, Any]:
+        """A fresh copy of the value under ``key``: the caller may change it freely.
+
+        :raises KeyNotFoundError: ``key`` is missing, deleted or expired.
+        :raises InvalidKeyError: ``key`` is not a valid key.
+        :raises StoreClosedError: the store is not open.
+        :raises CorruptionError: the stored value is damaged.
+        """
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Delete ``key``.
+
+        :raises KeyNotFoundError: ``key`` is missing, deleted or expired.
+        :raises InvalidKeyError: ``key`` is not a valid key.
+        :raises StoreClosedError: the store is not open.
+        :raises StoreIOError: the write failed.
+        """
+        ...
+
+    async def compact(self) -> int:
+        """Reclaim the space held by dead values (a backend with none to reclaim returns 0).
+
+        :returns: the bytes reclaimed.
+        :raises StoreClosedError: the store is not open.
+        :raises CorruptionError: data being compacted is damaged.
+        """
+        ...
+
+    async def stats(self) -> StoreStats:
+        """A snapshot of the store's size.
+
+        :raises StoreClosedError: the store is not open.
+        """
+        ...
