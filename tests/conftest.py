@@ -1,4 +1,9 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by the test modules, and the markers set from the test's folder.
+
+The test files are sorted into folders by what they test: ``unit/``, ``api/``, ``crash/`` and
+``fuzz/``. Each test gets the marker of its folder, so ``pytest -m crash`` runs the crash
+tests; ``slow`` and ``purepy`` are set in the modules (see pyproject.toml for all markers).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,10 @@ SMALL_MAX_SIZE = 2**20
 # Subprocess helpers run the interpreter that runs the tests.
 PYTHON = sys.executable
 
+TESTS = Path(__file__).parent
+FOLDERS = ("unit", "api", "crash", "fuzz")
+"""The folders of test files; each is also the name of the marker its tests get."""
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -34,6 +43,21 @@ def pytest_configure(config: pytest.Config) -> None:
     if not isinstance(factor, int) or factor < 1:
         raise pytest.UsageError(f"--soak must be at least 1, got {factor!r}")
     _soak.FACTOR = factor
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            folder = item.path.relative_to(TESTS).parts[0]
+        except ValueError:
+            continue  # not below tests/
+        if folder not in FOLDERS:
+            raise pytest.UsageError(
+                f"{item.path}: a test file belongs in one of the folders {', '.join(FOLDERS)} "
+                "of tests/ (or in a new folder added to FOLDERS in tests/conftest.py and to "
+                "the markers in pyproject.toml)"
+            )
+        item.add_marker(folder)
 
 
 @pytest.fixture

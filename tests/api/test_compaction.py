@@ -40,6 +40,8 @@ from aiokv import (
     StoreStats,
 )
 
+pytestmark = pytest.mark.purepy
+
 CAP = 2**20
 SEGMENT = CAP // 16  # the default segment size for this cap: 64 KiB
 HEADER = 28  # a record's header
@@ -492,8 +494,8 @@ MACHINE_SETTINGS = settings(
 )
 CompactionMachine.TestCase.settings = MACHINE_SETTINGS
 BackgroundCompactionMachine.TestCase.settings = MACHINE_SETTINGS
-TestCompactOnDemandAgainstModel = CompactionMachine.TestCase
-TestBackgroundCompactionAgainstModel = BackgroundCompactionMachine.TestCase
+TestCompactOnDemandAgainstModel = pytest.mark.slow(CompactionMachine.TestCase)
+TestBackgroundCompactionAgainstModel = pytest.mark.slow(BackgroundCompactionMachine.TestCase)
 
 
 # -- 4 and 5: churn keeps the store small, and never full ---------------------------------
@@ -501,6 +503,7 @@ TestBackgroundCompactionAgainstModel = BackgroundCompactionMachine.TestCase
 VALUE_1K = 1000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["deleted", "expired"])
 async def test_churn_stays_within_bounds(store_path: Path, how: str) -> None:
     """5,000 creates of 1 KB with at most 200 live: never full, and the disk stays near the
@@ -535,6 +538,7 @@ async def test_churn_stays_within_bounds(store_path: Path, how: str) -> None:
     assert stats.disk_bytes <= 1.5 * live_bytes + SEGMENT + 8192
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("victims", "ratio", "value_size", "rounds"),
     [
@@ -755,6 +759,7 @@ def assert_tombstone_fits_the_phase(phase: str, target: int) -> None:
         assert target != 1, (phase, target)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["compact", "step"])
 @pytest.mark.parametrize("sleeps", [0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48])
 async def test_key_deleted_during_a_step_stays_deleted(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from _fs import dir_bytes
 
 from aiokv import AsyncDataStore, ManualClock
+
+pytestmark = pytest.mark.slow
 
 CAP = 2**22  # 4 MiB
 

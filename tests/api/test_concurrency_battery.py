@@ -29,6 +29,8 @@ from aiokv import (
     StoreClosedError,
 )
 
+pytestmark = pytest.mark.slow
+
 THREADS = 16
 OPS_PER_THREAD = 1_000  # CI size; --soak 10 makes it the 10,000 of the long run
 

@@ -23,6 +23,8 @@ from _internals import (
 
 from aiokv import AsyncDataStore, KeyNotFoundError, ManualClock
 
+pytestmark = pytest.mark.purepy
+
 CAP = 2**20  # 64 KiB segments
 
 

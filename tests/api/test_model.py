@@ -9,6 +9,7 @@ import shutil
 from typing import Any, ClassVar
 
 import _soak
+import pytest
 from _fs import dir_bytes
 from _internals import MIN_SEGMENT_MAX_BYTES
 from _machine import StoreMachine
@@ -25,6 +26,8 @@ from aiokv import (
     DEFAULT_MAX_SIZE,
     AsyncDataStore,
 )
+
+pytestmark = [pytest.mark.purepy, pytest.mark.slow]
 
 HEADER = 28
 

@@ -19,6 +19,8 @@ from _internals import files as _files
 
 from aiokv import AsyncDataStore, DataStore, DataStoreError, KeyNotFoundError, StoreFullError
 
+pytestmark = pytest.mark.slow
+
 CYCLES = 500  # CI size; --soak 20 makes the 10,000 of the long run
 ROLLS = 100  # CI size; --soak 10 makes 1,000
 

@@ -459,6 +459,7 @@ async def test_hostile_value_is_refused_quickly_and_writes_nothing(
 GIB = 2**30
 
 
+@pytest.mark.slow
 async def test_one_gigabyte_string_is_refused_without_copying_it(tmp_path: Path) -> None:
     """Guards create against a 1 GiB string: ValueTooLargeError, nothing written, and the
     refusal must not cost more than one copy of the value in memory (the limit is 16 KiB: a

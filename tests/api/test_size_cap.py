@@ -83,6 +83,7 @@ def usable_fraction(live: dict[str, int]) -> float:
     return sum(live.values()) / CAP
 
 
+@pytest.mark.slow
 async def test_1k_values_fill_at_least_80_percent_then_empty(store_path: Path) -> None:
     async with open_capped(store_path) as store:
         live = await fill(store, numbered("k", 1024))
@@ -119,6 +120,7 @@ async def test_mixed_sizes_and_long_keys_fill_then_empty(store_path: Path) -> No
         await check_and_empty(store, live)
 
 
+@pytest.mark.slow
 async def test_many_tiny_records_with_long_keys_can_all_be_deleted(store_path: Path) -> None:
     # Tombstones nearly as large as the records: the delete reserve is half the store.
     def keys() -> Iterable[tuple[str, int]]:
@@ -137,6 +139,7 @@ async def test_many_tiny_records_with_long_keys_can_all_be_deleted(store_path: P
         await check_and_empty(store, live)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stray_name", ["stray.bin", "sub/dir/stray.bin"])
 async def test_stray_files_count_toward_the_cap(tmp_path: Path, stray_name: str) -> None:
     async with open_capped(tmp_path / "baseline") as store:

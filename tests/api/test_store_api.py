@@ -21,6 +21,8 @@ from aiokv import (
     StoreLockedError,
 )
 
+pytestmark = pytest.mark.purepy
+
 
 def exists(path: Path) -> bool:
     """Whether anything is at ``path`` (a symlink counts too)."""
@@ -438,6 +440,7 @@ async def test_smallest_max_size_store_works(store_path: Path) -> None:
 # -- the event loop stays responsive -----------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("durability", ["flush", "fsync"])
 async def test_event_loop_heartbeat_stays_under_50ms(store_path: Path, durability: str) -> None:
     gaps: list[float] = []

@@ -15,6 +15,8 @@ from _internals import MIN_SEGMENT_MAX_BYTES, location, offset_of, size_of
 
 from aiokv import CorruptionError, DataStore, KeyNotFoundError, ManualClock, StoreClosedError
 
+pytestmark = pytest.mark.purepy
+
 
 def stable_value(i: int) -> dict[str, Any]:
     return {"stable": i, "pad": "s" * (i % 97)}
@@ -36,6 +38,7 @@ def eager_thread_switches() -> Iterator[None]:
         sys.setswitchinterval(before)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("eager_thread_switches")
 def test_reads_in_many_threads_stay_exact_while_compaction_removes_segments(
     store_path: Path,

@@ -48,6 +48,8 @@ from aiokv import (
     ManualClock,
 )
 
+pytestmark = pytest.mark.slow
+
 SEED = 0x5EED_B17F
 TRIALS = 1_000  # per soak factor
 NOW = 1_700_000_000.0

@@ -24,6 +24,8 @@ from _proc import start_child
 
 from aiokv import DataStore, KeyNotFoundError, ManualClock
 
+pytestmark = pytest.mark.slow
+
 CAP = 2**20
 HEADER = 28
 CREATED_AT = 1_700_000_000.0

@@ -11,6 +11,8 @@ from _proc import start_child
 
 from aiokv import AsyncDataStore, KeyNotFoundError
 
+pytestmark = pytest.mark.slow
+
 ACKED_BEFORE_KILL = 300
 
 WRITER = """

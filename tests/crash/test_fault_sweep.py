@@ -30,6 +30,8 @@ from _internals import files as _files
 
 from aiokv import AsyncDataStore, DataStoreError, KeyNotFoundError, StoreIOError
 
+pytestmark = pytest.mark.slow
+
 MAX_SIZE = 2**21
 CREATES = 40
 

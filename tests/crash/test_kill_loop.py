@@ -34,6 +34,8 @@ from _proc import Child, start_child
 
 from aiokv import AsyncDataStore, KeyNotFoundError
 
+pytestmark = pytest.mark.slow
+
 ROUNDS = 50  # per durability mode, times the soak factor
 KEY_COUNT = 50
 MAX_ACKS = 60  # the most acknowledged operations a round waits for before its kill

@@ -22,6 +22,8 @@ from _proc import start_child
 import aiokv
 from aiokv import AsyncDataStore, DataStore, KeyNotFoundError
 
+pytestmark = pytest.mark.slow
+
 MAX_SIZE = 2**21
 
 # Prints "begin <op> <key>" before each operation and "ok" once it is acknowledged, so the

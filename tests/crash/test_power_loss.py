@@ -59,6 +59,8 @@ from _internals import files as _files
 
 from aiokv import AsyncDataStore, KeyNotFoundError
 
+pytestmark = pytest.mark.slow
+
 Value = dict[str, Any]
 Model = dict[str, Value]
 

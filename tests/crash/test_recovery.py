@@ -26,6 +26,8 @@ from _internals import (
 
 from aiokv import AsyncDataStore, CorruptionError, KeyNotFoundError, ManualClock
 
+pytestmark = pytest.mark.purepy
+
 FILE_HEADER = encode_file_header(FILE_LOG, 1)
 
 SMALL = 2**20  # 64 KiB segments by default

@@ -41,6 +41,8 @@ from _internals import (
 
 from aiokv import DataStore, KeyNotFoundError, ManualClock
 
+pytestmark = pytest.mark.slow
+
 Value = dict[str, Any]
 Model = dict[str, Value | None]  # key -> value, None: deleted
 Files = dict[str, bytes]

@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("atheris") is None, reason="atheris is not installed here"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("atheris") is None, reason="atheris is not installed here"
+    ),
+]
 
 HARNESS = Path(__file__).with_name("fuzz_atheris.py")
 # The harness imports test_fuzz_decoders from its own folder, and that imports the tests'

@@ -312,6 +312,7 @@ def test_decode_random_bytes_gives_a_record_or_bad_record(soak: int) -> None:
     run()
 
 
+@pytest.mark.slow
 def test_decode_mutated_records_gives_the_original_or_bad_record(soak: int) -> None:
     """Guards ``decode`` and ``check_put`` against damaged records, forged CRCs included:
     without a forged CRC only the untouched original may decode."""
@@ -372,6 +373,7 @@ def test_file_header_corpus_replays(buf: bytes) -> None:
     check_file_header(buf)
 
 
+@pytest.mark.slow
 def test_decode_file_header_on_random_and_mutated_bytes(soak: int) -> None:
     """Guards ``decode_file_header``: a header or ``BadRecord``, never anything else."""
     headers = st.builds(
@@ -519,6 +521,7 @@ def test_decode_hint_on_random_bytes(soak: int) -> None:
     run()
 
 
+@pytest.mark.slow
 def test_decode_hint_on_mutated_hints(soak: int) -> None:
     """Guards the hint parsers against damaged valid hints, forged CRCs included: without a
     forged CRC only the untouched original may parse."""
@@ -787,6 +790,7 @@ def test_recover_corpus_replays(files: dict[str, bytes]) -> None:
     check_recover(files)
 
 
+@pytest.mark.slow
 def test_recover_on_random_directories(soak: int) -> None:
     """Guards ``recover`` against any directory of segment-, hint- and temporary-named files
     holding sound, damaged, forged or random bytes."""

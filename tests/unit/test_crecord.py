@@ -480,6 +480,7 @@ def mutate(record: bytes, key: bytes, mutation: Mutation) -> tuple[bytes, bytes]
     return bytes(buf), key
 
 
+@pytest.mark.slow
 @FAST
 @given(record=records(), damage=st.lists(mutations, max_size=2))
 @pytest.mark.parametrize("value_start", IMPLS)

@@ -18,6 +18,8 @@ from _internals import (
     tombstone_size,
 )
 
+pytestmark = pytest.mark.purepy
+
 
 @pytest.mark.parametrize("segment", [1, 2, 4095, 4096, 2**27 - 1, 2**40])
 @pytest.mark.parametrize("offset", [FILE_HEADER_SIZE, 2**16, 2**31, MAX_SEGMENT_BYTES - 1])

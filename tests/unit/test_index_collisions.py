@@ -14,9 +14,12 @@ from _internals import index as index_module
 
 from aiokv import AsyncDataStore, DataStore, KeyExistsError, KeyNotFoundError
 
+pytestmark = pytest.mark.purepy
+
 IMPLEMENTATIONS = sorted({PyKeyDir, KeyDir}, key=lambda kind: kind.__module__)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS, ids=lambda kind: kind.__module__)
 @pytest.mark.parametrize("hash_bits", [1, 3, 48])
 @pytest.mark.parametrize("seed", range(5))

@@ -26,6 +26,8 @@ from _internals import CKeyDir, PyKeyDir, keydir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.purepy
+
 NOT_BUILT = "the C key directory is not built (installed where no C compiler was found)"
 IMPLS = [
     pytest.param(PyKeyDir, id="py"),
@@ -113,6 +115,7 @@ def test_get_put_pop_match_a_dict(impl: Any, ops: list[tuple[str, bytes, int]]) 
     run_against_model(impl(SEED), ops, by_key=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("hash_bits", [2, 3, 4])
 @FAST
@@ -278,6 +281,7 @@ def hints(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("hash_bits", [48, 3])
 @FAST
@@ -622,6 +626,7 @@ def test_churn_of_deletes_among_inserts(impl: Any) -> None:
 # ---------------------------------------------------------------- threads, references, leaks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", IMPLS)
 def test_readers_see_only_values_that_were_put(impl: Any) -> None:
     kd = impl(SEED)
@@ -697,6 +702,7 @@ def test_c_results_hold_no_extra_references() -> None:
     assert all(sys.getrefcount(x) == expected + 1 for x in values if x > 256)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", IMPLS)
 def test_repeated_calls_do_not_grow_memory(impl: Any) -> None:
     kd = impl(SEED)

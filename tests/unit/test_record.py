@@ -320,6 +320,7 @@ def test_delete_round_trips_at_any_offset(key: bytes, seq: int, target: int, pre
     assert record.value_start + 4 == len(data)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(
     key=st.binary(min_size=1, max_size=8),

@@ -163,6 +163,7 @@ json_like = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.text(max_size=6), json_like, max_size=5))
 def test_accepts_exactly_what_the_json_path_accepts(value: dict[str, Any]) -> None:
