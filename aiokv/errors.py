@@ -143,6 +143,11 @@ def not_open(state: str) -> StoreClosedError:
     return StoreClosedError(f"the store is {state}, not open")
 
 
+def store_closed() -> StoreClosedError:
+    """A call on a face that was closed."""
+    return StoreClosedError("the store is closed")
+
+
 def closed_before_write() -> StoreClosedError:
     """A write queued, or handed over, that the store closed before it could run."""
     return StoreClosedError("the store was closed before this write ran")

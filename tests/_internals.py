@@ -7,12 +7,14 @@ this file alone.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from aiokv import AsyncDataStore
 from aiokv._bitcask import options
 from aiokv._bitcask.engine import compaction, recovery, writer
-from aiokv._bitcask.engine.compaction import _pieces
+from aiokv._bitcask.engine.compaction import Compactor, _pieces
+from aiokv._bitcask.engine.lifecycle import Engine
 from aiokv._bitcask.engine.recovery import Recovered, recover
 from aiokv._bitcask.engine.writer import REMAP_BYTES, Writer
 from aiokv._bitcask.format import crc, hint, record
@@ -20,13 +22,13 @@ from aiokv._bitcask.format.crc import crc32
 from aiokv._bitcask.format.hint import (
     HINT_HEADER_SIZE,
     BadHint,
+    Hint,
     HintBuilder,
     check_entries,
     decode_hint,
-    hint_name,
-    iter_entries,
     split_keys,
 )
+from aiokv._bitcask.format.names import hint_name, parse_segment_name, segment_name
 from aiokv._bitcask.format.record import (
     FILE_COMPACTED,
     FILE_HEADER_SIZE,
@@ -36,6 +38,7 @@ from aiokv._bitcask.format.record import (
     KIND_PUT,
     MAX_KEY_BYTES,
     MAX_RECORD_SIZE,
+    MAX_SEGMENT_BYTES,
     BadRecord,
     FileHeader,
     Record,
@@ -50,7 +53,6 @@ from aiokv._bitcask.format.record import (
 )
 from aiokv._bitcask.index import index, keydir
 from aiokv._bitcask.index.index import (
-    MAX_SEGMENT_BYTES,
     Index,
     location,
     offset_of,
@@ -62,8 +64,9 @@ from aiokv._bitcask.index.keydir import KeyDir, PyKeyDir
 from aiokv._bitcask.options import MIN_SEGMENT_MAX_BYTES
 from aiokv._bitcask.system import files, segment, threads
 from aiokv._bitcask.system.files import KILL_EXIT_CODE, FileSystem
-from aiokv._bitcask.system.segment import parse_segment_name, segment_name
+from aiokv._bitcask.system.segment import Segment
 from aiokv._core import codec
+from aiokv._core.blocking import BlockingStore
 from aiokv._core.codec import (
     MAX_VALUE_BYTES,
     VALUE_JSON,
@@ -72,6 +75,7 @@ from aiokv._core.codec import (
     decode_value,
     encode_value,
 )
+from aiokv._core.contract import AsyncStore
 
 try:
     from aiokv._bitcask.format import _crecord as crecord
@@ -81,3 +85,48 @@ try:
     from aiokv._bitcask.index._ckeydir import KeyDir as CKeyDir
 except ImportError:
     CKeyDir = None  # type: ignore[assignment,misc]
+
+
+# -- a store's engine, for tests that look inside a running store ----------------------------
+
+
+def engine_of(store: AsyncDataStore) -> Engine:
+    """The engine of an open store."""
+    engine = store._engine
+    assert engine is not None, "the store is not open"
+    return engine
+
+
+def writer_of(store: AsyncDataStore) -> Writer:
+    return engine_of(store).writer
+
+
+def compactor_of(store: AsyncDataStore) -> Compactor:
+    return engine_of(store).compactor
+
+
+def segments_of(store: AsyncDataStore) -> dict[int, Segment]:
+    """The open store's segment table (id -> segment)."""
+    return engine_of(store).shared.segments
+
+
+def active_of(store: AsyncDataStore) -> Segment:
+    """The segment the open store appends to."""
+    return engine_of(store).shared.active
+
+
+def index_of(store: AsyncDataStore) -> Index:
+    return engine_of(store).shared.index
+
+
+# -- views the package itself has no use for ------------------------------------------------
+
+
+def iter_entries(decoded: Hint) -> Iterator[tuple[int, int, int, int, int, float, int]]:
+    """``(kind, key length, offset, size, seq, expiry, target)`` per entry, in file order."""
+    return zip(*decoded.columns, strict=True)
+
+
+def index_locations(table: Index) -> list[int]:
+    """Every entry's location, sorted (no key can be listed: the index holds hashes)."""
+    return sorted([*table._dir.locations(), *table._named.values()])

@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Final, Literal
 
-from aiokv._bitcask.format.record import FILE_HEADER_SIZE, MAX_RECORD_SIZE
-from aiokv._bitcask.index.index import MAX_SEGMENT_BYTES
+from aiokv._bitcask.format.record import FILE_HEADER_SIZE, MAX_RECORD_SIZE, MAX_SEGMENT_BYTES
 from aiokv._core.clock import Clock, SystemClock
 from aiokv.errors import InvalidOptionError
 
@@ -44,7 +43,6 @@ class Options:
     :param segment_max_bytes: size at which the active segment is sealed and a new one begun;
         ``None`` picks :func:`segment_bytes_for` ``(max_size)``.
     :param reaper_interval_s: how often the reaper drops expired keys from the index.
-    :param max_batch_bytes: the most bytes the writer appends in one write call.
     :param compact_dead_ratio: background compaction runs while more than this fraction of
         the sealed segments' bytes is dead; ``None`` turns it off.
     :param clock: where the time comes from (``SystemClock()`` when ``None``).
@@ -54,7 +52,6 @@ class Options:
     durability: Durability = "flush"
     segment_max_bytes: int | None = None
     reaper_interval_s: float = 1.0
-    max_batch_bytes: int = 1 << 20
     compact_dead_ratio: float | None = 0.3
     clock: Clock = dataclasses.field(default_factory=SystemClock)
 
@@ -87,7 +84,6 @@ class Options:
                 f"reaper_interval_s must be a number of seconds in (0, 86400], "
                 f"got {self.reaper_interval_s!r}"
             )
-        _check_int("max_batch_bytes", self.max_batch_bytes, MAX_RECORD_SIZE)
         ratio = self.compact_dead_ratio
         if ratio is not None and (
             isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1

@@ -10,7 +10,6 @@ there and handed to the loop with one ``call_soon_threadsafe``, not a portal rou
 from __future__ import annotations
 
 import concurrent.futures
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ from typing import Any
 from aiokv import errors
 from aiokv._bitcask.options import DEFAULT_MAX_SIZE, Durability
 from aiokv._bitcask.store import AsyncDataStore
-from aiokv._core.blocking import BlockingStore, refuse_event_loop, store_closed
+from aiokv._bitcask.system.paths import StrPath
+from aiokv._core.blocking import BlockingStore, refuse_event_loop
 from aiokv._core.clock import Clock
 from aiokv.errors import DataStoreError
 
@@ -46,7 +46,7 @@ class DataStore(BlockingStore[AsyncDataStore]):
 
     def __init__(
         self,
-        path: str | os.PathLike[str] | None = None,
+        path: StrPath | None = None,
         *,
         max_size: int = DEFAULT_MAX_SIZE,
         durability: Durability = "flush",
@@ -86,14 +86,14 @@ class DataStore(BlockingStore[AsyncDataStore]):
     ) -> None:
         refuse_event_loop(self, method)
         if self._closed:
-            raise store_closed()
+            raise errors.store_closed()
         try:
             done = hand_over(*args)
         except RuntimeError as exc:
             if isinstance(exc, DataStoreError):
                 raise
             # The loop is gone (call_soon_threadsafe on a closed loop): close() won the race.
-            raise store_closed() from exc
+            raise errors.store_closed() from exc
         while True:
             try:
                 done.result(timeout=_POLL_S)
@@ -120,7 +120,7 @@ class DataStore(BlockingStore[AsyncDataStore]):
         """
         refuse_event_loop(self, "read")
         if self._closed:
-            raise store_closed()
+            raise errors.store_closed()
         return self._store._read_from_thread(key)
 
     def delete(self, key: str) -> None:

@@ -26,21 +26,16 @@ from typing import Any, Generic, TypeVar
 import anyio
 from anyio.from_thread import BlockingPortal
 
+from aiokv import errors
 from aiokv._core.contract import AsyncStore
 from aiokv._core.stats import StoreStats
-from aiokv.errors import BlockingCallError, DataStoreError, StoreClosedError
+from aiokv.errors import BlockingCallError, DataStoreError
 
 S = TypeVar("S", bound=AsyncStore)
 T = TypeVar("T")
 _Face = TypeVar("_Face", bound="BlockingStore[Any]")
 
 LOOP_THREAD_NAME = "aiokv-loop"
-
-
-def store_closed() -> StoreClosedError:
-    """A call on a face that was closed."""
-    # Stands in for a constructor in aiokv.errors, where the other shared messages are made.
-    return StoreClosedError("the store is closed")
 
 
 def refuse_event_loop(face: BlockingStore[Any], method: str) -> None:
@@ -173,7 +168,7 @@ class BlockingStore(Generic[S]):
         """``await func(*args)`` on the loop thread; its outcome, or its error unchanged."""
         refuse_event_loop(self, method)
         if self._closed:
-            raise store_closed()
+            raise errors.store_closed()
         try:
             result: T = self._portal.call(func, *args)
             return result
@@ -182,7 +177,7 @@ class BlockingStore(Generic[S]):
                 raise
             # The portal stopped between the check above and the call: close() won the race.
             if self._closed:
-                raise store_closed() from exc
+                raise errors.store_closed() from exc
             raise
 
     def create(self, key: str, value: dict[str, Any], ttl: int | None = None) -> None:

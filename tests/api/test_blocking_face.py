@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 import pytest
+from _internals import AsyncStore, BlockingStore
 
 from aiokv import (
     AsyncDataStore,
@@ -35,8 +36,6 @@ from aiokv import (
     StoreLockedError,
     StoreStats,
 )
-from aiokv._core.blocking import BlockingStore
-from aiokv._core.contract import AsyncStore
 
 LOOP_THREAD = "aiokv-loop"
 

@@ -21,9 +21,14 @@ from _internals import (
     FILE_LOG,
     KIND_PUT,
     MIN_SEGMENT_MAX_BYTES,
+    active_of,
+    compactor_of,
     decode,
     decode_file_header,
+    engine_of,
+    index_of,
     segment_of,
+    segments_of,
     tombstone_target,
 )
 from _machine import StoreMachine
@@ -182,10 +187,9 @@ async def fill_until_roll(
     store: AsyncDataStore, live: dict[str, dict[str, Any]], names: Names, size: int = 3000
 ) -> list[str]:
     """Create keys until the active segment is sealed and a new one begun."""
-    assert store._writer is not None
-    start = store._writer.active.id
+    start = active_of(store).id
     made = []
-    while store._writer.active.id == start:
+    while active_of(store).id == start:
         key = next(names)
         value = blob(size, key)
         await store.create(key, value)
@@ -196,13 +200,12 @@ async def fill_until_roll(
 
 async def step_segment(store: AsyncDataStore, segment_id: int) -> int | None:
     """Compact the one segment ``segment_id``."""
-    assert store._compactor is not None
-    return await store._compactor.step(store._segments[segment_id])
+    return await compactor_of(store).step(segments_of(store)[segment_id])
 
 
 def compacted_from(store: AsyncDataStore, source: int) -> int:
     """The number of the file compacted from segment ``source``."""
-    (found,) = [s.id for s in store._segments.values() if s.source == source]
+    (found,) = [s.id for s in segments_of(store).values() if s.source == source]
     return found
 
 
@@ -278,24 +281,23 @@ async def test_tombstone_survives_partial_compaction(store_path: Path) -> None:
     store = open_store(store_path, clock)
     await store.open()
     try:
-        assert store._writer is not None
         await store.create("k", {"v": "old"})
-        k_loc = store._index.find(b"k")
+        k_loc = index_of(store).find(b"k")
         assert k_loc is not None
         assert segment_of(k_loc) == 1
-        while store._writer.active.id < 3:
+        while active_of(store).id < 3:
             await fill_until_roll(store, live, names)
         # The tombstone's segment also holds dead records, so that compacting it rewrites it.
         await store.create("junk", blob(2000))
         await store.delete("junk")
         await store.delete("k")
-        tomb_segment = store._writer.active.id
+        tomb_segment = active_of(store).id
         assert tomb_segment >= 3
         await fill_until_roll(store, live, names)
 
         # Compact only the tombstone's segment: the put it hides is still in segment 1.
         assert await step_segment(store, tomb_segment)
-        assert tomb_segment not in store._segments
+        assert tomb_segment not in segments_of(store)
         rewritten = compacted_from(store, tomb_segment)
         kept = data_files(store_path)[rewritten].tombstones
         assert [key for key, _target, _size in kept] == ["k"]
@@ -326,20 +328,19 @@ async def test_tombstone_survives_partial_compaction_of_a_recreated_key(
     live: dict[str, dict[str, Any]] = {}
     names = Names("f")
     async with open_store(store_path, clock) as store:
-        assert store._writer is not None
         await store.create("k", {"v": "first"})
-        while store._writer.active.id < 3:
+        while active_of(store).id < 3:
             await fill_until_roll(store, live, names)
         await store.create("junk1", blob(2000))
         await store.delete("junk1")
         await store.delete("k")  # tombstone 1, hiding the put in segment 1
         await store.create("k", {"v": "second"})
-        second = store._writer.active.id
+        second = active_of(store).id
         await fill_until_roll(store, live, names)
         await store.create("junk2", blob(2000))
         await store.delete("junk2")
         await store.delete("k")  # tombstone 2, hiding the put in segment `second`
-        last = store._writer.active.id
+        last = active_of(store).id
         assert second < last
         await fill_until_roll(store, live, names)
 
@@ -637,7 +638,7 @@ async def prepared_store(path: Path, clock: ManualClock) -> tuple[AsyncDataStore
     for key in made[1:-1:3]:  # dead records in segment 1; tombstones in segment 2
         await store.delete(key)
         del live[key]
-    assert len(store._segments) == 2
+    assert len(segments_of(store)) == 2
     return store, live
 
 
@@ -653,17 +654,16 @@ async def test_reads_and_writes_during_compaction_see_the_right_data(
             for key in made[::2]:
                 await store.delete(key)
                 del live[key]
-        assert store._compactor is not None
-        stepping = store._compactor._step_lock
+        stepping = compactor_of(store)._step_lock
         sealed_keys = list(live)
-        logs = set(store._segments)
+        logs = set(segments_of(store))
         compacting = asyncio.ensure_future(store.compact())
         rounds = during_a_step = from_a_copy = 0
         written: dict[str, dict[str, Any]] = {}
         while not compacting.done():
             for key in sealed_keys:
                 during_a_step += stepping.locked()
-                loc = store._index.find(key.encode())
+                loc = index_of(store).find(key.encode())
                 from_a_copy += loc is not None and segment_of(loc) not in logs
                 assert await store.read(key) == live[key], key
             key = f"w{rounds}"
@@ -709,10 +709,8 @@ async def race_delete_with_step(path: Path, how: str, wait: Any) -> tuple[str, i
     clock = ManualClock()
     store, live = await prepared_store(path, clock)
     try:
-        assert store._writer is not None
-        assert store._compactor is not None
-        writer = store._writer
-        stepping = store._compactor._step_lock
+        space = engine_of(store).shared.space
+        stepping = compactor_of(store)._step_lock
         if how == "compact":
             compacting = asyncio.ensure_future(store.compact())
         else:
@@ -720,16 +718,16 @@ async def race_delete_with_step(path: Path, how: str, wait: Any) -> tuple[str, i
         await wait(store, compacting)
         if compacting.done():
             phase = "after the step"
-        elif 1 not in store._segments:
+        elif 1 not in segments_of(store):
             phase = "switched, source being removed"
-        elif writer.compaction_bytes:
+        elif space.compaction_bytes:
             phase = "output being written"
         elif stepping.locked():
             phase = "reading and choosing"
         else:
             phase = "not begun"
         await store.delete("k")
-        tomb_segment = writer.active.id
+        tomb_segment = active_of(store).id
         await compacting
         await check_contents(store, live, ["k"])
         tombstones = data_files(path)[tomb_segment].tombstones
@@ -794,10 +792,8 @@ async def test_key_deleted_in_each_phase_of_a_step_stays_deleted(
     tmp_path: Path, phase: str, how: str
 ) -> None:
     async def wait(store: AsyncDataStore, compacting: asyncio.Future[Any]) -> None:
-        assert store._writer is not None
-        assert store._compactor is not None
-        writer = store._writer
-        stepping = store._compactor._step_lock
+        space = engine_of(store).shared.space
+        stepping = compactor_of(store)._step_lock
         if phase == "not begun":
             return  # the step's task is scheduled, not yet run
         if phase == "reading and choosing":
@@ -805,10 +801,10 @@ async def test_key_deleted_in_each_phase_of_a_step_stays_deleted(
             await wait_for(stepping.locked)
         elif phase == "output being written":
             # Room for the output is claimed while it is written and fsynced.
-            await wait_for(lambda: writer.compaction_bytes > 0)
+            await wait_for(lambda: space.compaction_bytes > 0)
         elif phase == "switched, source being removed":
             # The index points at the output; the source is being unlinked.
-            await wait_for(lambda: 1 not in store._segments)
+            await wait_for(lambda: 1 not in segments_of(store))
         else:
             await wait_for(compacting.done)
 
@@ -835,7 +831,6 @@ async def test_delete_in_flight_across_two_steps_stays_deleted(
     store = open_store(store_path, clock, durability="fsync")
     await store.open()
     try:
-        assert store._writer is not None
         await store.create("k", {"v": "k"})
         await store.create("soon", {"v": "expires"}, ttl=10)
         await store.create("junk", blob(2000))
@@ -843,7 +838,7 @@ async def test_delete_in_flight_across_two_steps_stays_deleted(
         await store.delete("junk")  # a dead record in segment 1
 
         entered = threading.Event()
-        held = store._writer.active.fd
+        held = active_of(store).fd
         real_fsync = os.fsync
 
         def slow_fsync(fd: int) -> None:
@@ -868,7 +863,7 @@ async def test_delete_in_flight_across_two_steps_stays_deleted(
         monkeypatch.setattr(os, "fsync", real_fsync)
         await check_contents(store, live, ["k", "soon"])
 
-        tomb_segment = store._writer.active.id
+        tomb_segment = active_of(store).id
         await fill_until_roll(store, live, names)
         await step_segment(store, tomb_segment)
         await check_contents(store, live, ["k", "soon"])

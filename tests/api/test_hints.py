@@ -17,8 +17,10 @@ from _internals import (
     decode_file_header,
     decode_hint,
     hint_name,
+    index_of,
     iter_entries,
     split_keys,
+    writer_of,
 )
 
 from aiokv import AsyncDataStore, KeyNotFoundError, ManualClock
@@ -177,7 +179,7 @@ async def test_the_active_hint_goes_on_from_the_file_it_opened_with(store_path: 
             await store.create(f"a{i}", value(i))
     first = decode_hint((store_path / hint_name(1)).read_bytes())
     async with AsyncDataStore(store_path) as store:
-        builder = store._writer.active_hint
+        builder = writer_of(store).active_hint
         assert builder.count == first.length == 30
         assert len(builder._columns[0]) == 0  # the opened hint's entries are not held
         for i in range(20):
@@ -282,6 +284,6 @@ async def test_a_hint_whose_keys_are_not_where_its_lengths_say_is_dropped(
     async with AsyncDataStore(store_path) as store:
         assert await store.read("a") == value(1)
         assert await store.read("bcd") == value(2)
-        assert len(store._index) == 2
+        assert len(index_of(store)) == 2
     assert "ignoring the hint" in caplog.text
     assert split_keys(decode_hint(hint.read_bytes())) == [b"a", b"bcd"]  # written anew at close

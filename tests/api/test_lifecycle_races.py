@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from _internals import segment_name
+from _internals import segment_name, writer_of
 
 from aiokv import (
     AsyncDataStore,
@@ -86,7 +86,7 @@ async def test_a_failed_writer_refuses_writes_and_still_closes(
     def fail(*_args: object) -> None:
         raise RuntimeError("writer failure")
 
-    store._writer._plan = fail  # type: ignore[method-assign,union-attr]
+    writer_of(store)._write_batch = fail  # type: ignore[method-assign]
     with pytest.raises(StoreIOError):
         await asyncio.wait_for(store.create("lost", VALUE), 5)
     with pytest.raises(StoreIOError):

@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pytest
-from _internals import FILE_HEADER_SIZE, REMAP_BYTES, FileSystem
+from _internals import FILE_HEADER_SIZE, REMAP_BYTES, FileSystem, active_of
 from _internals import files as _files
 from _internals import threads as _threads
 
@@ -23,8 +23,7 @@ def value_for(i: int) -> dict[str, Any]:
 
 async def test_reads_on_both_sides_of_the_active_segments_map(store_path: Path) -> None:
     async with AsyncDataStore(store_path) as store:
-        assert store._writer is not None
-        active = store._writer.active
+        active = active_of(store)
         i = 0
         while active.mapped_size == FILE_HEADER_SIZE:  # until the first map of the active
             await store.create(f"k{i}", value_for(i))
@@ -36,8 +35,7 @@ async def test_reads_on_both_sides_of_the_active_segments_map(store_path: Path) 
         for j in range(i + 50):
             assert await store.read(f"k{j}") == value_for(j)
     async with AsyncDataStore(store_path) as store:  # mapped whole at open
-        assert store._writer is not None
-        assert store._writer.active.mapped_size == store._writer.active.size
+        assert active_of(store).mapped_size == active_of(store).size
         for j in range(i + 50):
             assert await store.read(f"k{j}") == value_for(j)
 

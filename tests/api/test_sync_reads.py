@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _internals import MIN_SEGMENT_MAX_BYTES, location, offset_of, size_of
+from _internals import MIN_SEGMENT_MAX_BYTES, engine_of, index_of, location, offset_of, size_of
 
 from aiokv import CorruptionError, DataStore, KeyNotFoundError, ManualClock, StoreClosedError
 
@@ -162,7 +162,7 @@ def test_record_deadline_is_checked_even_when_the_index_misses_it(store_path: Pa
         clock.advance(10)
         # What a reader can see in the instant a key is re-created: a location whose
         # deadline has already been replaced. The record's own deadline still rules.
-        store._store._index._deadlines.clear()
+        index_of(store._store)._deadlines.clear()
         with pytest.raises(KeyNotFoundError):
             store.read("k")
 
@@ -171,7 +171,7 @@ def test_a_record_that_is_not_the_indexed_one_is_corruption(store_path: Path) ->
     with DataStore(store_path) as store:
         store.create("a", {"v": 1})
         store.create("b", {"v": 2})
-        index = store._store._index
+        index = index_of(store._store)
         index._dir.put(b"a", index._dir.get(b"b"))  # the index points at b's record
         with pytest.raises(CorruptionError, match="not the one indexed"):
             store.read("a")
@@ -196,11 +196,12 @@ class _StaleOnce:
 def test_read_looks_again_when_its_segment_was_removed_meanwhile(store_path: Path) -> None:
     with DataStore(store_path) as store:
         store.create("k", {"v": 1})
-        real = store._store._index
+        reader = engine_of(store._store).reader
+        real = reader._index
         stale = _StaleOnce(real)
-        store._store._index = stale  # type: ignore[assignment]
+        reader._index = stale  # type: ignore[assignment]
         try:
             assert store.read("k") == {"v": 1}
         finally:
-            store._store._index = real
+            reader._index = real
         assert stale.stale_answers == 1

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from _internals import index_of
 
 from aiokv import AsyncDataStore, KeyExistsError, KeyNotFoundError, ManualClock
 
@@ -124,7 +125,7 @@ async def test_create_on_expired_but_unreaped_key_succeeds(
     async with AsyncDataStore(store_path, clock=clock, reaper_interval_s=86400) as store:
         await store.create("k", {"gen": 1}, ttl=5)
         clock.advance(6)
-        assert b"k" in store._index
+        assert b"k" in index_of(store)
         assert "keys=1" in repr(store)
         await store.create("k", {"gen": 2}, ttl=100)
         assert await store.read("k") == {"gen": 2}
@@ -209,8 +210,8 @@ async def test_no_ttl_never_expires(store_path: Path, clock: ManualClock) -> Non
         assert await store.read("forever") == {"a": 1}
         assert await store.read("default") == {"a": 2}
         # Give the reaper a pass: the marker goes, the keys without a TTL stay.
-        await wait_until(lambda: b"marker" not in store._index)
-        assert len(store._index) == 2
+        await wait_until(lambda: b"marker" not in index_of(store))
+        assert len(index_of(store)) == 2
         assert await store.read("forever") == {"a": 1}
     clock.advance(TEN_YEARS_S)
     async with AsyncDataStore(store_path, clock=clock) as store:
@@ -229,16 +230,16 @@ async def test_reaper_drops_expired_keys_from_the_index(
     for i in range(5):
         await store.create(f"keep-{i}", {"i": i})
     await store.create("later", {"i": 0}, ttl=20)
-    assert len(store._index) == 56
+    assert len(index_of(store)) == 56
     assert "keys=56" in repr(store)
     clock.advance(10)
-    await wait_until(lambda: len(store._index) == 6)
+    await wait_until(lambda: len(index_of(store)) == 6)
     assert "keys=6" in repr(store)
     assert await store.read("later") == {"i": 0}
     for i in range(5):
         assert await store.read(f"keep-{i}") == {"i": i}
     clock.advance(10)
-    await wait_until(lambda: len(store._index) == 5)
+    await wait_until(lambda: len(index_of(store)) == 5)
     assert "keys=5" in repr(store)
 
 
@@ -251,8 +252,8 @@ async def test_reaper_leaves_a_recreated_key_alone(
     await store.create("k", {"gen": 2}, ttl=100)
     await store.create("marker", {"a": 1}, ttl=5)
     clock.advance(5)
-    await wait_until(lambda: b"marker" not in store._index)
-    assert b"k" in store._index
+    await wait_until(lambda: b"marker" not in index_of(store))
+    assert b"k" in index_of(store)
     assert await store.read("k") == {"gen": 2}
 
 
@@ -264,12 +265,12 @@ async def test_reads_do_not_wait_for_the_reaper(store_path: Path, clock: ManualC
             await store.read("k")
         with pytest.raises(KeyNotFoundError):
             await store.delete("k")
-        assert b"k" in store._index  # not reaped, yet invisible
+        assert b"k" in index_of(store)  # not reaped, yet invisible
 
 
 async def test_reaped_key_can_be_created_again(store: AsyncDataStore, clock: ManualClock) -> None:
     await store.create("k", {"gen": 1}, ttl=1)
     clock.advance(1)
-    await wait_until(lambda: b"k" not in store._index)
+    await wait_until(lambda: b"k" not in index_of(store))
     await store.create("k", {"gen": 2})
     assert await store.read("k") == {"gen": 2}

@@ -51,6 +51,7 @@ from _internals import (
     encode_delete,
     encode_file_header,
     encode_put,
+    index_locations,
     iter_entries,
     offset_of,
     recover,
@@ -700,7 +701,7 @@ def check_recover(files: dict[str, bytes]) -> None:
                         "of it remains"
                     )
             assert recovered.next_seq < 2**64, "the next sequence number cannot be written"
-            locations = recovered.index.locations()
+            locations = index_locations(recovered.index)
             assert len(locations) == len(recovered.index)
             for loc in locations:
                 segment = recovered.segments[segment_of(loc)]
@@ -712,7 +713,7 @@ def check_recover(files: dict[str, bytes]) -> None:
             close_all(recovered)
         again = bounded_call(lambda: recover(directory, NOW, 2**30))
         try:
-            assert again.index.locations() == locations, "a second recovery disagrees"
+            assert index_locations(again.index) == locations, "a second recovery disagrees"
         finally:
             close_all(again)
 

@@ -11,6 +11,7 @@ from _internals import (
     HintBuilder,
     Index,
     decode_hint,
+    index_locations,
     location,
     offset_of,
     segment_of,
@@ -113,7 +114,7 @@ def test_load_accounts_like_key_by_key_puts() -> None:
     assert loaded.tombstone_bytes == built.tombstone_bytes
     assert loaded.total_live_bytes == built.total_live_bytes == 210
     assert loaded.live_bytes == built.live_bytes
-    assert loaded.locations() == built.locations()
+    assert index_locations(loaded) == index_locations(built)
     assert loaded.get_live(b"a", 50.0) is None
     assert loaded.drop_expired(50.0, 10) == 1
     assert len(loaded) == 2

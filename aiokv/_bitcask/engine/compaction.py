@@ -30,28 +30,28 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import anyio
 import anyio.lowlevel
 
 from aiokv import errors
-from aiokv._bitcask.engine.writer import Writer
-from aiokv._bitcask.format.hint import HintBuilder, hint_name, write_hint
+from aiokv._bitcask.engine.space import Shared
+from aiokv._bitcask.format.hint import HintBuilder
+from aiokv._bitcask.format.names import hint_name
 from aiokv._bitcask.format.record import (
     FILE_COMPACTED,
     FILE_HEADER_SIZE,
     KIND_PUT,
     BadRecord,
     Record,
+    scan,
     tombstone_target,
 )
-from aiokv._bitcask.index.index import Index, location
-from aiokv._bitcask.options import Options
+from aiokv._bitcask.index.index import location
 from aiokv._bitcask.system import files as _files
 from aiokv._bitcask.system import threads as _threads
-from aiokv._bitcask.system.segment import ReadGate, Segment, scan
-from aiokv.errors import DataStoreError, StoreIOError
+from aiokv._bitcask.system.segment import Segment
+from aiokv.errors import DataStoreError
 
 logger = logging.getLogger("aiokv")
 
@@ -74,21 +74,12 @@ class _Keep:
 class Compactor:
     """Runs compaction steps for a store; one at a time, on its event loop."""
 
-    def __init__(
-        self,
-        directory: Path,
-        options: Options,
-        index: Index,
-        segments: dict[int, Segment],
-        writer: Writer,
-        read_gate: ReadGate,
-    ) -> None:
-        self._directory = directory
-        self._read_gate = read_gate  # see AsyncDataStore.read_threadsafe
-        self._options = options
-        self._index = index
-        self._segments = segments
-        self._writer = writer
+    def __init__(self, shared: Shared) -> None:
+        self._shared = shared
+        self._directory = shared.directory
+        self._options = shared.options
+        self._index = shared.index
+        self._segments = shared.segments
         self._step_lock = asyncio.Lock()
         # segment id -> how many segments had been removed when compacting it last reclaimed
         # nothing (all its tombstones were needed); it is tried again once more are gone.
@@ -118,7 +109,7 @@ class Compactor:
 
     def candidates(self) -> list[Segment]:
         """Sealed segments with dead bytes worth a step, the most dead bytes first."""
-        active = self._writer.active
+        active = self._shared.active
         found = [
             segment
             for segment in self._segments.values()
@@ -130,7 +121,7 @@ class Compactor:
         return found
 
     def sealed_dead_ratio(self) -> float:
-        active = self._writer.active
+        active = self._shared.active
         total = dead = 0
         for segment in self._segments.values():
             if segment is not active:
@@ -158,16 +149,15 @@ class Compactor:
         """Compact every sealed segment with dead bytes; return the bytes this call reclaimed
         (background steps running meanwhile are not counted).
 
-        :raises StoreIOError: the OS failed a step. That step is abandoned (its output
-            removed, its source kept), and writes go on: compaction never touches the log.
+        :raises StoreIOError: the OS failed a step (:class:`StoreFullError` if the disk is
+            full). That step is abandoned (its output removed, its source kept), and writes go
+            on: compaction never touches the log.
         """
         self._forget_expired()
         reclaimed = 0
         while candidates := self.candidates():
-            try:
+            with errors.map_os_errors("compaction failed"):
                 gained = await self.step(candidates[0])
-            except OSError as exc:
-                raise StoreIOError(f"compaction failed: {exc}") from exc
             if gained is None:
                 break
             reclaimed += gained
@@ -220,7 +210,7 @@ class Compactor:
         async with self._step_lock:
             if self._stopped:
                 return None
-            if source.id not in self._segments or source is self._writer.active:
+            if source.id not in self._segments or source is self._shared.active:
                 return 0
             data = await _threads.run(source.read_all)
             records = await _threads.run(_list_records, source, data)
@@ -293,11 +283,11 @@ class Compactor:
 
         ``size`` is both files' total. Returns None if they do not fit under ``max_size``.
         """
-        writer = self._writer
-        if writer.disk_bytes + size > self._options.max_size:
+        space = self._shared.space
+        if space.disk_bytes + size > self._options.max_size:
             return None
-        created_seq = writer.next_seq
-        output_id = writer.allocate_segment_id()
+        created_seq = space.next_seq
+        output_id = space.take_segment_id()
 
         def write() -> Segment:
             output = Segment.create(
@@ -322,9 +312,8 @@ class Compactor:
                     _files.kill_point("compact.published")
                 # A crash before the hint is in place leaves a segment without one: the next
                 # open scans it instead.
-                write_hint(
-                    self._directory,
-                    output.id,
+                _files.write_whole(
+                    self._directory / hint_name(output.id),
                     hint.encode(output.id, output.created_seq, output.size),
                 )
                 if _files.KILL_POINTS:
@@ -339,17 +328,8 @@ class Compactor:
                 raise
             return output
 
-        # The output's room is claimed before a byte of it is written: the cap counts every
-        # file, temporary ones too.
-        writer.disk_bytes += size
-        writer.compaction_bytes = size
-        try:
+        with space.claim_for_compaction(size):
             return await _threads.run(write)
-        except BaseException:
-            writer.disk_bytes -= size
-            raise
-        finally:
-            writer.compaction_bytes = 0
 
     async def _switch(
         self,
@@ -360,14 +340,15 @@ class Compactor:
     ) -> None:
         """Point the index at the copies (if any were needed), then remove the source.
 
-        Done under the writer's batch lock: a delete planned while a key's record is in
-        ``source`` names ``source`` as its tombstone's target, and must take effect before
-        the record moves. Its tombstone is then protected by the output (compacted from
-        ``source``) for as long as the dead copy there exists. Moving the record first would
-        let a second step carry the copy on into a file no tombstone protects.
+        Done under the batch lock, as the writer's batches are: a delete planned while a key's
+        record is in ``source`` names ``source`` as its tombstone's target, and must take
+        effect before the record moves. Its tombstone is then protected by the output
+        (compacted from ``source``) for as long as the dead copy there exists. Moving the
+        record first would let a second step carry the copy on into a file no tombstone
+        protects.
         """
         index = self._index
-        async with self._writer.batch_lock:
+        async with self._shared.batch_lock:
             if output is not None:
                 self._segments[output.id] = output
                 offset = FILE_HEADER_SIZE
@@ -384,7 +365,7 @@ class Compactor:
             index.forget_segment(source.id)
 
         def remove() -> int:
-            self._read_gate.close([source])  # once no reader in another thread is reading it
+            self._shared.read_gate.close([source])  # once no reader in another thread is in it
             hint_path = self._directory / hint_name(source.id)
             try:
                 hint_size = hint_path.lstat().st_size
@@ -402,7 +383,7 @@ class Compactor:
             return source.size + hint_size
 
         removed = await _threads.run(remove)
-        self._writer.disk_bytes -= removed
+        self._shared.space.disk_bytes -= removed
         self._last_removed = removed
         self._removed += 1
         self._stuck.pop(source.id, None)

@@ -5,17 +5,14 @@ Runs in a worker thread (it reads every byte of the store), before the writer st
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import errno
-import gc
 import itertools
 import logging
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from aiokv import errors
+from aiokv._bitcask.engine.reader import record_holds
 from aiokv._bitcask.format.hint import (
     HINT_OVERHEAD,
     BadHint,
@@ -25,10 +22,14 @@ from aiokv._bitcask.format.hint import (
     check_keys,
     decode_hint,
     first_entry_seq,
+    split_keys,
+)
+from aiokv._bitcask.format.names import (
+    TMP_SUFFIX,
     hint_name,
     parse_hint_name,
-    split_keys,
-    write_hint,
+    parse_segment_name,
+    segment_name,
 )
 from aiokv._bitcask.format.record import (
     FILE_COMPACTED,
@@ -41,21 +42,14 @@ from aiokv._bitcask.format.record import (
     BadRecord,
     FileHeader,
     Record,
-    decode,
     decode_file_header,
     record_seq,
-    tombstone_target,
-    value_start,
-)
-from aiokv._bitcask.index.index import Index, RecordHolds, location, offset_of, segment_of, size_of
-from aiokv._bitcask.system import files as _files
-from aiokv._bitcask.system.segment import (
-    TMP_SUFFIX,
-    Segment,
-    parse_segment_name,
     scan,
-    segment_name,
+    tombstone_target,
 )
+from aiokv._bitcask.index.index import Index, location
+from aiokv._bitcask.system import files as _files
+from aiokv._bitcask.system.segment import Segment
 from aiokv.errors import CorruptionError
 
 logger = logging.getLogger("aiokv")
@@ -73,7 +67,6 @@ class Recovered:
     next_seq: int
     next_segment_id: int
     disk_bytes: int
-    dropped_bytes: int  # cut off a torn tail of the newest log segment
 
 
 class _Rebuild:
@@ -88,7 +81,7 @@ class _Rebuild:
     """
 
     def __init__(self, segments: dict[int, Segment]) -> None:
-        self.index = Index(record_reader(segments))
+        self.index = Index(record_holds(segments))
         # key -> (deadline, location) of every put with an expiry: it counts at the end if
         # that put is still the key's newest record.
         self.deadlines: dict[bytes, tuple[float, int]] = {}
@@ -153,33 +146,6 @@ class _Rebuild:
         return index
 
 
-def record_reader(segments: dict[int, Segment]) -> RecordHolds:
-    """Tells whether the record at a location is a put of a key, for :class:`Index`.
-
-    Over ``segments`` as it is when asked: the same dict goes on to serve the open store.
-    Called only on the thread that changes the index (the open's, then the loop's), which is
-    also the one that takes a segment out of ``segments``, before it is closed: a segment
-    found there is open for the whole read.
-    """
-
-    def holds(loc: int, key: bytes) -> bool:
-        segment = segments.get(segment_of(loc))
-        if segment is None:
-            return True  # nothing to tell by: the entry is taken for the key's own
-        try:
-            data = segment.read(offset_of(loc), size_of(loc))
-            if value_start(data, key) > 0:  # the common case, checked in C where built
-                return True
-            record = decode(data)
-        except (BadRecord, OSError):
-            # Never raised: the index asks this while it applies a write already on disk. A
-            # read of the key's own value reports the damage or the failing disk.
-            return True
-        return record.kind != KIND_PUT or record.key == key
-
-    return holds
-
-
 def recover(directory: Path, now: float, max_size: int) -> Recovered:
     """Rebuild the index of the store in ``directory`` (locked by the caller).
 
@@ -195,15 +161,8 @@ def recover(directory: Path, now: float, max_size: int) -> Recovered:
     """
     ids = _prepare(directory)
     segments: dict[int, Segment] = {}
-    lost_hints: list[tuple[Segment, HintBuilder]]
     try:
-        for segment_id in ids:
-            try:
-                segments[segment_id] = Segment.open(directory, segment_id)
-            except BadRecord as bad:
-                raise CorruptionError(
-                    f"{directory / segment_name(segment_id)}: bad file header: {bad.reason}"
-                ) from None
+        _open_segments(directory, ids, segments)
         _finish_compactions(directory, segments)
         _remove_orphan_hints(directory, segments)
         logs = [s.id for s in segments.values() if s.kind == FILE_LOG]
@@ -213,47 +172,20 @@ def recover(directory: Path, now: float, max_size: int) -> Recovered:
             # Rebuilt from the start if a hint turns out unusable while it is applied (its
             # checksum matched, but its keys do not lie where its lengths say): that hint is
             # dropped and its segment scanned, as for a hint refused before.
-            rebuild = _Rebuild(segments)
-            dropped = 0
-            active_hint = HintBuilder()
-            active_hint_file = 0
-            lost_hints = []
-            order = sorted(segments.values(), key=lambda s: _first_seq(s, hints[s.id]))
             try:
-                with _collector_paused():
-                    for segment in order:
-                        hint, hint_file = hints[segment.id]
-                        covered = FILE_HEADER_SIZE
-                        if hint is not None:
-                            rebuild.apply_hint(segment.id, hint)
-                            covered = hint.covered
-                        builder = None
-                        if segment is active:
-                            active_hint_file = hint_file
-                            builder = active_hint
-                            if hint is not None:
-                                builder.inherit(directory / hint_name(segment.id), hint)
-                        elif hint is None:
-                            # A sealed segment that lost its hint gets it back.
-                            builder = HintBuilder()
-                            lost_hints.append((segment, builder))
-                        dropped += _scan_rest(segment, covered, rebuild, builder, segment is active)
-                        rebuild.max_seq = max(rebuild.max_seq, segment.created_seq - 1)
-                    index = rebuild.finish(now)
+                replayed = _replay(directory, segments, hints, active, now)
                 break
-            except BadHint as bad:
-                path = directory / hint_name(segment.id)
-                logger.warning("aiokv: %s: ignoring the hint (%s); scanning the segment", path, bad)
-                _files.unlink(path)
-                hints[segment.id] = (None, 0)
-        if rebuild.max_seq >= MAX_SEQ:
+            except _UnusableHint as bad:
+                _drop_hint(directory / hint_name(bad.segment_id), bad.reason)
+                hints[bad.segment_id] = (None, 0)
+        if replayed.max_seq >= MAX_SEQ:
             # No store makes 2**64 writes; a number this high was written wrong, and the
             # store could not number another record.
             raise CorruptionError(
                 f"{directory}: a record or file header carries sequence number "
-                f"{rebuild.max_seq}, the highest there is"
+                f"{replayed.max_seq}, the highest there is"
             )
-        _rewrite_hints(directory, lost_hints, max_size)
+        _rewrite_hints(directory, replayed.lost_hints, max_size)
         for segment in segments.values():
             segment.map()
     except BaseException:
@@ -261,46 +193,80 @@ def recover(directory: Path, now: float, max_size: int) -> Recovered:
             segment.close()
         raise
     return Recovered(
-        index,
+        replayed.index,
         segments,
         active,
-        active_hint,
-        active_hint_file,
-        rebuild.max_seq + 1,
+        replayed.active_hint,
+        replayed.active_hint_file,
+        replayed.max_seq + 1,
         max(ids, default=0) + 1,
         _files.directory_bytes(directory),
-        dropped,
     )
 
 
-_collector_lock = threading.Lock()
-_collector_pauses = 0
-_collector_was_enabled = False
+def _open_segments(directory: Path, ids: list[int], segments: dict[int, Segment]) -> None:
+    """Open every segment of ``ids`` into ``segments`` (the caller closes them on failure)."""
+    for segment_id in ids:
+        try:
+            segments[segment_id] = Segment.open(directory, segment_id)
+        except BadRecord as bad:
+            raise CorruptionError(
+                f"{directory / segment_name(segment_id)}: bad file header: {bad.reason}"
+            ) from None
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while the index is built.
+class _UnusableHint(Exception):
+    def __init__(self, segment_id: int, reason: BadHint) -> None:
+        super().__init__(segment_id, reason)
+        self.segment_id = segment_id
+        self.reason = reason
 
-    Building it makes a million small objects, and each few hundred allocations trigger a
-    collection that walks the growing dict: about 40% of the time to open a store of a million
-    keys. Nothing built here can form a reference cycle, so nothing is lost by waiting. The
-    collector is process-wide; concurrent opens share one pause, and it is restored to what it
-    was when the last one ends.
+
+@dataclasses.dataclass
+class _Replayed:
+    index: Index
+    max_seq: int
+    active_hint: HintBuilder
+    active_hint_file: int
+    lost_hints: list[tuple[Segment, HintBuilder]]  # sealed segments that need their hint back
+
+
+def _replay(
+    directory: Path,
+    segments: dict[int, Segment],
+    hints: dict[int, tuple[Hint | None, int]],
+    active: Segment | None,
+    now: float,
+) -> _Replayed:
+    """Apply every segment, oldest first: its hint where it has one, then a scan of the rest.
+
+    :raises _UnusableHint: a hint that passed its checks turned out unusable as it was applied.
     """
-    global _collector_pauses, _collector_was_enabled
-    with _collector_lock:
-        if _collector_pauses == 0:
-            _collector_was_enabled = gc.isenabled()
-            gc.disable()
-        _collector_pauses += 1
-    try:
-        yield
-    finally:
-        with _collector_lock:
-            _collector_pauses -= 1
-            if _collector_pauses == 0 and _collector_was_enabled:
-                gc.enable()
+    rebuild = _Rebuild(segments)
+    replayed = _Replayed(rebuild.index, 0, HintBuilder(), 0, [])
+    for segment in sorted(segments.values(), key=lambda s: _first_seq(s, hints[s.id])):
+        hint, hint_file = hints[segment.id]
+        covered = FILE_HEADER_SIZE
+        if hint is not None:
+            try:
+                rebuild.apply_hint(segment.id, hint)
+            except BadHint as bad:
+                raise _UnusableHint(segment.id, bad) from None
+            covered = hint.covered
+        builder = None
+        if segment is active:
+            replayed.active_hint_file = hint_file
+            builder = replayed.active_hint
+            if hint is not None:
+                builder.inherit(directory / hint_name(segment.id), hint)
+        elif hint is None:
+            builder = HintBuilder()  # a sealed segment that lost its hint gets it back
+            replayed.lost_hints.append((segment, builder))
+        _scan_rest(segment, covered, rebuild, builder, segment is active)
+        rebuild.max_seq = max(rebuild.max_seq, segment.created_seq - 1)
+    replayed.index = rebuild.finish(now)
+    replayed.max_seq = rebuild.max_seq
+    return replayed
 
 
 def _rewrite_hints(directory: Path, lost: list[tuple[Segment, HintBuilder]], max_size: int) -> None:
@@ -316,7 +282,7 @@ def _rewrite_hints(directory: Path, lost: list[tuple[Segment, HintBuilder]], max
         data = builder.encode(segment.id, segment.created_seq, segment.size)
         if used + len(data) > max_size:
             continue
-        write_hint(directory, segment.id, data)
+        _files.write_whole(directory / hint_name(segment.id), data)
         used += len(data)
     _files.sync_directory(directory)
 
@@ -337,8 +303,7 @@ def _load_hint(directory: Path, segment: Segment) -> tuple[Hint | None, int]:
         # hint should be is not one the store wrote. Any other error is the disk's: reported.
         if not isinstance(exc, _files.NotRegularFileError) and exc.errno != errno.ELOOP:
             raise
-        logger.warning("aiokv: %s: ignoring the hint (%s); scanning the segment", path, exc)
-        _files.unlink(path)
+        _drop_hint(path, exc)
         return None, 0
     try:
         hint = decode_hint(data)
@@ -348,10 +313,15 @@ def _load_hint(directory: Path, segment: Segment) -> tuple[Hint | None, int]:
             raise BadHint("it covers more than the segment holds")
         check_entries(hint)
     except BadHint as bad:
-        logger.warning("aiokv: %s: ignoring the hint (%s); scanning the segment", path, bad)
-        _files.unlink(path)
+        _drop_hint(path, bad)
         return None, 0
     return hint, len(data)
+
+
+def _drop_hint(path: Path, why: Exception) -> None:
+    """A hint in doubt is removed, and its segment scanned instead (said in the log)."""
+    logger.warning("aiokv: %s: ignoring the hint (%s); scanning the segment", path, why)
+    _files.unlink(path)
 
 
 def _first_seq(segment: Segment, hint: tuple[Hint | None, int]) -> int:
@@ -370,11 +340,11 @@ def _scan_rest(
     rebuild: _Rebuild,
     builder: HintBuilder | None,
     is_active: bool,
-) -> int:
-    """Scan ``segment`` from ``start`` to its end; return the bytes cut off a torn tail."""
+) -> None:
+    """Scan ``segment`` from ``start`` to its end, cutting off a torn tail of the active one."""
     end = segment.size
     if start >= end:
-        return 0
+        return
     data = segment.read(start, end - start)
     try:
         for position, record in scan(data, 0):
@@ -390,8 +360,7 @@ def _scan_rest(
         offset = start + bad.offset
         if not is_active:
             raise errors.bad_record(segment.path, offset, bad.reason) from None
-        return _cut_tail(segment, offset, end, bad.reason)
-    return 0
+        _cut_tail(segment, offset, end, bad.reason)
 
 
 def _finish_compactions(directory: Path, segments: dict[int, Segment]) -> None:
@@ -493,7 +462,7 @@ def _check_key(path: Path, offset: int, raw: bytes) -> None:
         ) from None
 
 
-def _cut_tail(segment: Segment, offset: int, size: int, reason: str) -> int:
+def _cut_tail(segment: Segment, offset: int, size: int, reason: str) -> None:
     """Cut a torn tail off the newest log segment at the last good record."""
     logger.warning(
         "aiokv: %s: cutting off %d bytes at offset %d after the last good record (%s); "
@@ -506,4 +475,3 @@ def _cut_tail(segment: Segment, offset: int, size: int, reason: str) -> int:
     segment.truncate(offset)
     # Synced so that the cut is final before new records are appended after it.
     segment.sync()
-    return size - offset

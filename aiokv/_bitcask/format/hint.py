@@ -33,11 +33,9 @@ instead of a Python loop over its entries: a million keys are a few C calls.
 from __future__ import annotations
 
 import operator
-import re
 import struct
 import sys
 from array import array
-from collections.abc import Iterator
 from itertools import accumulate
 from pathlib import Path
 from typing import Any, Final, NamedTuple, TypeAlias
@@ -52,8 +50,6 @@ from aiokv._bitcask.format.record import (
     MAX_KEY_BYTES,
     MAX_RECORD_SIZE,
 )
-from aiokv._bitcask.system import files as _files
-from aiokv._bitcask.system.segment import TMP_SUFFIX
 
 HINT_MAGIC: Final = b"AIOKVHNT"
 _HEADER = struct.Struct("<8sB3xIQQ")
@@ -69,11 +65,6 @@ HINT_HEADER_SIZE: Final = _HEADER.size  # 32
 HINT_ENTRY_SIZE: Final = sum(size for _code, size in _COLUMNS) + len(KEY_END)  # 31, + the key
 HINT_OVERHEAD: Final = _HEADER.size + _TRAILER.size  # a hint with no entries
 _CHECK_PIECE: Final = 1 << 20
-_NAME = re.compile(r"^(\d{8})\.hint$")
-
-
-def hint_name(segment_id: int) -> str:
-    return f"{segment_id:08d}.hint"
 
 
 def entry_size(key_length: int) -> int:
@@ -159,19 +150,29 @@ class HintBuilder:
         keys = len(self._keys) + (self._base[2] if self._base else 0)
         return HINT_OVERHEAD + self.count * (HINT_ENTRY_SIZE - len(KEY_END)) + keys
 
-    def encode(self, segment_id: int, created_seq: int, covered: int) -> bytes:
-        """The hint file of these entries.
+    @property
+    def base_path(self) -> Path | None:
+        """The hint file gone on from (see :meth:`inherit`), whose bytes :meth:`encode` needs."""
+        return self._base[0] if self._base else None
 
-        :raises BadHint: the hint gone on from is no longer the one read (or unreadable, with
-            :exc:`OSError`): no complete hint can be made, and the segment keeps the one it
-            has, which stays right for the part it covers.
+    def encode(
+        self, segment_id: int, created_seq: int, covered: int, base: bytes | None = None
+    ) -> bytes:
+        """The hint file of these entries; ``base`` is the file at :attr:`base_path`, read by
+        the caller, for a builder that went on from one.
+
+        :raises BadHint: the hint gone on from is no longer the one read: no complete hint
+            can be made, and the segment keeps the one it has, which stays right for the part
+            it covers.
         """
         columns: list[Any] = list(self._columns)
         keys: bytes | bytearray = self._keys
         if self._base is not None:
-            path, count, keys_length = self._base
-            base = decode_hint(_files.fs.read_file(path, HINT_OVERHEAD + 2 * covered))
-            if (base.segment_id, base.created_seq, base.length, len(base.keys)) != (
+            _path, count, keys_length = self._base
+            if base is None:
+                raise BadHint("the hint gone on from was not read")
+            decoded = decode_hint(base)
+            if (decoded.segment_id, decoded.created_seq, decoded.length, len(decoded.keys)) != (
                 segment_id,
                 created_seq,
                 count,
@@ -180,9 +181,9 @@ class HintBuilder:
                 raise BadHint("the hint gone on from has changed")
             columns = [
                 array(mine.typecode, theirs) + mine
-                for theirs, mine in zip(base.columns, columns, strict=True)
+                for theirs, mine in zip(decoded.columns, columns, strict=True)
             ]
-            keys = bytes(base.keys) + keys
+            keys = bytes(decoded.keys) + keys
         head = _HEADER.pack(HINT_MAGIC, FORMAT_VERSION, segment_id, created_seq, covered)
         parts = [head]
         for column in columns:
@@ -226,11 +227,6 @@ def decode_hint(data: bytes) -> Hint:
     return Hint(
         segment_id, created_seq, covered, tuple(columns), view[position : position + keys_length]
     )
-
-
-def iter_entries(hint: Hint) -> Iterator[tuple[int, int, int, int, int, float, int]]:
-    """``(kind, key length, offset, size, seq, expiry, target)`` per entry, in file order."""
-    return zip(*hint.columns, strict=True)
 
 
 def check_entries(hint: Hint) -> None:
@@ -295,27 +291,3 @@ def check_keys(hint: Hint) -> None:
 def first_entry_seq(hint: Hint) -> int:
     """The sequence number of the first entry of a hint that has one."""
     return int(hint.columns[4][0])
-
-
-def write_hint(directory: Path, segment_id: int, data: bytes) -> None:
-    """Write a hint file whole: temporary name, fsync, rename over any older hint.
-
-    The caller fsyncs the directory to make the new name durable.
-    """
-    final = directory / hint_name(segment_id)
-    temporary = final.with_name(final.name + TMP_SUFFIX)
-    fd = _files.create_file(temporary)
-    try:
-        _files.write_all(fd, data)
-        _files.fs.fsync(fd)  # complete on disk before it has the name a reader trusts
-    except BaseException:
-        _files.fs.close(fd)
-        _files.unlink(temporary, missing_ok=True)
-        raise
-    _files.fs.close(fd)
-    _files.fs.replace(temporary, final)
-
-
-def parse_hint_name(name: str) -> int | None:
-    match = _NAME.match(name)
-    return int(match.group(1)) if match else None

@@ -58,6 +58,7 @@ import contextlib
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from typing import Final, NamedTuple
 
 from aiokv._bitcask.format.crc import crc32
@@ -86,6 +87,9 @@ MAX_SEQ: Final = 2**64 - 1
 
 MAX_KEY_BYTES: Final = 128  # 32 code points of at most 4 UTF-8 bytes each
 MAX_RECORD_SIZE: Final = HEADER_SIZE + MAX_KEY_BYTES + MAX_VALUE_BYTES
+
+MAX_SEGMENT_BYTES: Final = 1 << 32
+"""A segment's size limit: a hint records each record's offset in 32 bits."""
 
 
 class Record(NamedTuple):
@@ -241,6 +245,26 @@ if not os.environ.get("AIOKV_PURE_PYTHON"):
 
         # The C check calls zlib itself, or the faster CRC the package uses, through Python.
         use_crc32(None if crc32 is zlib.crc32 else crc32)
+
+
+def scan(data: bytes, start: int = FILE_HEADER_SIZE) -> Iterator[tuple[int, Record]]:
+    """Yield ``(offset, record)`` for each good record in ``data`` from ``start`` on.
+
+    ``start`` is the file header's end when ``data`` is a whole segment, 0 for a piece read
+    from its middle. Stops at the end of ``data``; raises :class:`BadRecord` (with
+    ``.offset`` set) at the first record that does not decode, so the caller can decide
+    between a torn tail and corruption.
+    """
+    offset = start
+    end = len(data)
+    while offset < end:
+        try:
+            record = decode(data, offset)
+        except BadRecord as exc:
+            exc.offset = offset
+            raise
+        yield offset, record
+        offset += record.size
 
 
 class FileHeader(NamedTuple):

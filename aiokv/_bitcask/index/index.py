@@ -29,15 +29,15 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from aiokv._bitcask.format.hint import Column, entry_size
-from aiokv._bitcask.format.record import MAX_RECORD_SIZE, delete_size
+from aiokv._bitcask.format.record import MAX_RECORD_SIZE, MAX_SEGMENT_BYTES, delete_size
 from aiokv._bitcask.index.keydir import KeyDir, PyKeyDir
 from aiokv._core.clock import Clock
 
 OFFSET_BITS: Final = 32
 SIZE_BITS: Final = 16
-MAX_SEGMENT_BYTES: Final = 1 << OFFSET_BITS
-"""A segment's size limit: an offset in it must fit a location's 32-bit field."""
 
+# The format's limits fit a location's fields.
+assert MAX_SEGMENT_BYTES <= 1 << OFFSET_BITS
 assert MAX_RECORD_SIZE < 1 << SIZE_BITS
 
 SEGMENT_SHIFT: Final = OFFSET_BITS + SIZE_BITS
@@ -279,10 +279,6 @@ class Index:
                 self.remove(key)
                 removed += 1
         return removed
-
-    def locations(self) -> list[int]:
-        """Every entry's location, in order (for checks: no key can be listed)."""
-        return sorted([*self._dir.locations(), *self._named.values()])
 
     def forget_segment(self, segment_id: int) -> None:
         """Drop the accounting of a removed segment (no entry may point into it any more)."""

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from aiokv._bitcask.format.names import TMP_SUFFIX
+
 # Rule: a new file is created exclusively, never through a symlink, never inherited by a child
 # process, and readable by its owner only.
 _NEW_FILE_FLAGS = (
@@ -104,9 +106,10 @@ class FileSystem:
     """Every operation the store makes on its files, and nothing else.
 
     One narrow layer, so that tests can wrap it (``system.files.fs``) to inject faults
-    (EIO, ENOSPC, short writes) and to record the order of operations for crash simulation;
-    product code has no test-only branches beyond this seam. Everything calls through the
-    module attribute ``fs`` at the time of the call, so a replacement takes effect at once.
+    (EIO, ENOSPC, short writes) and to record the order of operations for crash simulation.
+    Beyond this seam, the only test-only branches in the product are the kill points above
+    (each one ``if KILL_POINTS`` test while unarmed). Everything calls through the module
+    attribute ``fs`` at the time of the call, so a replacement takes effect at once.
     """
 
     def create(self, path: Path) -> int:
@@ -274,3 +277,20 @@ def make_reader(fd: int) -> Callable[[int, int], bytes]:
             return b"".join(chunks)
 
     return read_portable
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: under a temporary name, fsynced, then renamed over
+    any older file of that name (a hint, say). The caller fsyncs the directory to make the new
+    name durable."""
+    temporary = path.with_name(path.name + TMP_SUFFIX)
+    fd = create_file(temporary)
+    try:
+        write_all(fd, data)
+        fs.fsync(fd)  # complete on disk before it has the name a reader trusts
+    except BaseException:
+        fs.close(fd)
+        unlink(temporary, missing_ok=True)
+        raise
+    fs.close(fd)
+    fs.replace(temporary, path)

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import filelock
 
+from aiokv._bitcask.format.names import LOCK_NAME
 from aiokv.errors import StoreLockedError, StorePathError
-
-LOCK_NAME = "LOCK"
 
 
 class StoreLock:

@@ -1,43 +1,25 @@
-"""One data file of the store: create, append, read at an offset, scan, cut off a torn tail.
+"""One data file of the store: create, append, read at an offset, map, cut off a torn tail.
 
-Synchronous on purpose: the writer decides which thread calls these, and a read is a single
-``pread`` that is cheap enough to run on the event loop.
+Synchronous on purpose: the engine decides which thread calls these. Reads slice the file's
+memory map where it covers them (no system call, so cheap enough for the event loop) and use
+``pread`` past it.
 """
 
 from __future__ import annotations
 
 import mmap
-import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Final
 
+from aiokv._bitcask.format.names import TMP_SUFFIX, segment_name
 from aiokv._bitcask.format.record import (
     FILE_HEADER_SIZE,
     FILE_LOG,
-    BadRecord,
-    Record,
-    decode,
     decode_file_header,
     encode_file_header,
 )
 from aiokv._bitcask.system import files as _files
-
-_NAME = re.compile(r"^(\d{8})\.data$")
-MAX_SEGMENT_ID: Final = 99_999_999
-TMP_SUFFIX: Final = ".tmp"
-"""Compaction writes ``NNNNNNNN.data.tmp`` and renames it into place when it is complete."""
-
-
-def segment_name(segment_id: int) -> str:
-    """``00000042.data``: fixed width, so names sort in the order segments were made."""
-    return f"{segment_id:08d}.data"
-
-
-def parse_segment_name(name: str) -> int | None:
-    match = _NAME.match(name)
-    return int(match.group(1)) if match else None
 
 
 class Segment:
@@ -191,26 +173,6 @@ class Segment:
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             _files.fs.close(fd)
-
-
-def scan(data: bytes, start: int = FILE_HEADER_SIZE) -> Iterator[tuple[int, Record]]:
-    """Yield ``(offset, record)`` for each good record in ``data`` from ``start`` on.
-
-    ``start`` is the file header's end when ``data`` is a whole segment, 0 for a piece read
-    from its middle. Stops at the end of ``data``; raises :class:`BadRecord` (with
-    ``.offset`` set) at the first record that does not decode, so the caller can decide
-    between a torn tail and corruption.
-    """
-    offset = start
-    end = len(data)
-    while offset < end:
-        try:
-            record = decode(data, offset)
-        except BadRecord as exc:
-            exc.offset = offset
-            raise
-        yield offset, record
-        offset += record.size
 
 
 class ReadGate:
