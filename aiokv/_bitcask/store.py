@@ -228,7 +228,8 @@ class AsyncDataStore:
             raise errors.not_open(self._state.value)
 
     def _open_engine(self) -> Engine:
-        self._check_open()
+        if self._state is not _State.OPEN:  # _check_open, inline: every write asks this
+            raise errors.not_open(self._state.value)
         assert self._engine is not None
         return self._engine
 

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from aiokv import errors
-from aiokv._bitcask.engine.plan import Accepted, Op, Plan, Planner, RollOver
+from aiokv._bitcask.engine.plan import Accepted, Op, Planner, RollOver
 from aiokv._bitcask.engine.space import Shared
 from aiokv._bitcask.format.hint import HINT_OVERHEAD, BadHint, HintBuilder
 from aiokv._bitcask.format.names import hint_name
@@ -249,34 +249,31 @@ class Writer:
         shared = self._shared
         async with shared.batch_lock:
             plan = Planner(shared, self._hint.size, shared.options.clock.time()).plan(batch)
-            self._carry.extend(plan.carried)
+            if plan.carried:
+                self._carry.extend(plan.carried)
             if plan.failure is not None:
                 self.failure = plan.failure
             if plan.accepted:
-                await self._write_plan(plan)
+                # A small batch is written on the loop itself; see the module's docstring.
+                data = b"".join(plan.parts)
+                try:
+                    if plan.roll or len(data) > INLINE_WRITE_MAX_BYTES or self._fsync_each_batch:
+                        await _threads.run(self._write, data, plan.roll)
+                    else:
+                        self._write(data, None)
+                except DataStoreError as exc:
+                    for item in plan.accepted:
+                        plan.refused[id(item.op)] = exc
+                    plan.accepted = []
+                finally:
+                    # A segment made by a roll-over is installed here, on the loop thread, even
+                    # if the write after it failed: its file exists and its number is taken.
+                    if self._new_segment is not None:
+                        self._install(self._new_segment)
+                self._apply(plan.accepted)
             if shared.active.size - shared.active.mapped_size >= REMAP_BYTES:
                 shared.active.map()
         return plan.refused, plan.no_room
-
-    async def _write_plan(self, plan: Plan) -> None:
-        """Write what ``plan`` accepted and index it; on a failure, refuse all of it."""
-        data = b"".join(plan.parts)
-        accepted = plan.accepted
-        try:
-            if plan.roll or len(data) > INLINE_WRITE_MAX_BYTES or self._fsync_each_batch:
-                await _threads.run(self._write, data, plan.roll)
-            else:
-                self._write(data, None)
-        except DataStoreError as exc:
-            for item in accepted:
-                plan.refused[id(item.op)] = exc
-            accepted = []
-        finally:
-            # A segment made by a roll-over is installed here, on the loop thread, even if
-            # the write after it failed: its file exists and its number is taken.
-            if self._new_segment is not None:
-                self._install(self._new_segment)
-        self._apply(accepted)
 
     def _install(self, segment: Segment) -> None:
         """Make ``segment`` (just rolled over to) the active one; the old one is sealed."""
