@@ -106,6 +106,7 @@ class AsyncDataStore:
         # check, every read): each attribute read saved is a few percent of a read.
         self._index = Index()  # empty until the open
         self._read_on_loop: Callable[[str], dict[str, Any]] = self._read_before_open
+        self._read_in_thread: Callable[[str], dict[str, Any]] = self._read_before_open
         self._runner: asyncio.Task[None] | None = None
         self._opening: asyncio.Future[None] | None = None
         self._closing: asyncio.Future[None] | None = None
@@ -166,6 +167,7 @@ class AsyncDataStore:
         self._engine = engine
         self._index = engine.shared.index
         self._read_on_loop = engine.reader.on_loop
+        self._read_in_thread = engine.reader.in_thread
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._runner = asyncio.ensure_future(engine.run(started))
         await started
@@ -278,8 +280,9 @@ class AsyncDataStore:
         """:meth:`read`, made in the calling thread rather than on the store's event loop
         (for :class:`DataStore`, whose reads would otherwise each pay a round trip to the
         loop thread); see ``Reader.in_thread``."""
-        engine = self._open_engine()
-        return engine.reader.in_thread(key)
+        if self._state is not _State.OPEN:
+            raise errors.not_open(self._state.value)
+        return self._read_in_thread(key)
 
     async def delete(self, key: str) -> None:
         """Delete ``key``.

@@ -18,7 +18,7 @@ which then opens the segment. So every batch is written to one segment, with one
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from aiokv import errors
@@ -73,15 +73,19 @@ class RollOver:
     created_seq: int
 
 
-@dataclass(slots=True)
 class Plan:
-    accepted: list[Accepted] = field(default_factory=list)
-    refused: dict[int, DataStoreError] = field(default_factory=dict)  # id(op) -> its error
-    no_room: list[Op] = field(default_factory=list)  # creates refused for want of room
-    carried: list[Op] = field(default_factory=list)  # for the next batch, in queue order
-    parts: list[bytes] = field(default_factory=list)  # the records, in order
-    roll: RollOver | None = None
-    failure: StoreIOError | None = None  # the write path cannot go on (see Writer._fail)
+    """What planning a batch decided (a plain class: one is made for every batch)."""
+
+    __slots__ = ("accepted", "carried", "failure", "no_room", "parts", "refused", "roll")
+
+    def __init__(self) -> None:
+        self.accepted: list[Accepted] = []
+        self.refused: dict[int, DataStoreError] = {}  # id(op) -> its error
+        self.no_room: list[Op] = []  # creates refused for want of room
+        self.carried: list[Op] = []  # for the next batch, in queue order
+        self.parts: list[bytes] = []  # the records, in order
+        self.roll: RollOver | None = None
+        self.failure: StoreIOError | None = None  # the write path cannot go on (Writer._fail)
 
 
 SEGMENT_OVERHEAD: Final = FILE_HEADER_SIZE + HINT_OVERHEAD
@@ -100,11 +104,12 @@ def delete_reserve(tombstone_bytes: int, segment_bytes: int) -> int:
 
 
 class Planner:
-    """Plans one batch (make a new one for each): the cursor, hint size, disk use and
+    """Plans the writer's batches, one at a time: the cursor, hint size, disk use and
     tombstone room as the ops laid out so far leave them.
 
-    The options and shared objects an op needs are copied to slots here, once a batch: a
-    batch of one create is the common case, and every lookup saved is a few percent of it.
+    Made once per writer: the fixed options and shared objects are copied to its slots at
+    construction and the per-batch state is reset by :meth:`plan` (a batch of one create is
+    the common case, and building a planner for each cost a third of its planning).
     """
 
     __slots__ = (
@@ -120,38 +125,47 @@ class Planner:
         "_placed",
         "_plan",
         "_segment_bytes",
+        "_shared",
         "_space",
         "_tombstones",
         "_touched",
     )
 
-    def __init__(self, shared: Shared, hint_size: int, now: float) -> None:
-        space = self._space = shared.space
+    def __init__(self, shared: Shared) -> None:
+        self._shared = shared
+        self._space = shared.space
         self._index = shared.index
-        self._active_id = shared.active.id
         self._segment_bytes = shared.options.segment_bytes
         self._max_size = shared.options.max_size
-        self._now = now
-        self._cursor = shared.active.size
-        self._hint = hint_size  # the active segment's hint as it will be written
-        self._disk = space.disk_bytes
-        self._tombstones = self._index.tombstone_bytes
-        # Creates leave one segment's room free so that compaction can always take a step.
-        self._compaction_room = max(0, self._segment_bytes - space.compaction_bytes)
         self._touched: dict[str, bool] = {}  # key -> live after the ops laid out so far
         self._placed: dict[str, int] = {}  # key -> the segment holding its live record
         self._indexed: dict[str, int] = {}  # key -> its live record's location in the index
         self._plan = Plan()
 
-    def plan(self, batch: list[Op]) -> Plan:
+    def plan(self, batch: list[Op], hint_size: int, now: float) -> Plan:
+        """Lay ``batch`` out after the active segment's records and its hint of
+        ``hint_size`` bytes, deciding each op as of ``now``."""
+        active = self._shared.active
+        self._active_id = active.id
+        self._cursor = active.size
+        self._hint = hint_size  # the active segment's hint as it will be written
+        self._disk = self._space.disk_bytes
+        self._tombstones = self._index.tombstone_bytes
+        # Creates leave one segment's room free so that compaction can always take a step.
+        self._compaction_room = max(0, self._segment_bytes - self._space.compaction_bytes)
+        self._now = now
+        self._touched.clear()
+        self._placed.clear()
+        self._indexed.clear()
+        plan = self._plan = Plan()
         for position, op in enumerate(batch):
             if op.future.done():
                 continue  # cancelled by its caller before it was written: it never happened
             op.taken = True
             if not self._place(op):
-                self._plan.carried = batch[position:]
+                plan.carried = batch[position:]
                 break
-        return self._plan
+        return plan
 
     def _place(self, op: Op) -> bool:
         """Decide ``op`` and lay it out if accepted; False if it must wait for the next

@@ -89,6 +89,7 @@ class Writer:
         self._finished = False  # the writer will read the queue no more
         self._new_segment: Segment | None = None
         self._made_dead = False
+        self._planner = Planner(shared)
 
     @property
     def active_hint(self) -> HintBuilder:
@@ -248,7 +249,7 @@ class Writer:
         """
         shared = self._shared
         async with shared.batch_lock:
-            plan = Planner(shared, self._hint.size, shared.options.clock.time()).plan(batch)
+            plan = self._planner.plan(batch, self._hint.size, shared.options.clock.time())
             if plan.carried:
                 self._carry.extend(plan.carried)
             if plan.failure is not None:
