@@ -20,6 +20,7 @@ the median and the range. Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -128,6 +129,17 @@ def make_plans(
 
     base = args.dir
     create = ("create",)
+    on_uvloop = []
+    if importlib.util.find_spec("uvloop") is not None:  # the same cases on uvloop's loop
+        on_uvloop = [
+            plan(
+                f"uvloop, {tasks} task{'s' if tasks > 1 else ''}",
+                args.n,
+                PHASES,
+                lambda *a, tasks=tasks: run_async(base, *a, tasks=tasks, loop="uvloop"),
+            )
+            for tasks in (1, ASYNC_TASKS)
+        ]
     return [
         plan("async, 1 task", args.n, PHASES, lambda *a: run_async(base, *a, tasks=1)),
         plan(
@@ -136,6 +148,7 @@ def make_plans(
             PHASES,
             lambda *a: run_async(base, *a, tasks=ASYNC_TASKS),
         ),
+        *on_uvloop,
         plan("sync, 1 thread", args.sync_n, PHASES, lambda *a: run_sync(base, *a, threads=1)),
         plan(
             f"sync, {SYNC_THREADS} threads",

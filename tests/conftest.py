@@ -7,8 +7,10 @@ tests; ``slow`` and ``purepy`` are set in the modules (see pyproject.toml for al
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import _soak
@@ -25,6 +27,27 @@ PYTHON = sys.executable
 TESTS = Path(__file__).parent
 FOLDERS = ("unit", "api", "crash", "fuzz")
 """The folders of test files; each is also the name of the marker its tests get."""
+
+
+LOOP = os.environ.get("AIOKV_TEST_LOOP", "asyncio")
+"""The event loop the async tests run on: ``asyncio``, or ``uvloop`` (CI runs the API tests on
+both; set AIOKV_TEST_LOOP=uvloop to choose it)."""
+
+
+if LOOP == "uvloop":
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_asyncio_loop_factories(
+        config: pytest.Config, item: pytest.Item
+    ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+        """pytest-asyncio (1.x) makes each test's loop with this; with an older one the
+        uvloop run fails its guard test in tests/api/test_event_loops.py."""
+        import uvloop
+
+        return {"uvloop": uvloop.new_event_loop}
+
+elif LOOP != "asyncio":
+    raise pytest.UsageError(f"AIOKV_TEST_LOOP must be asyncio or uvloop, not {LOOP!r}")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -95,9 +95,16 @@ def run_async(
     *,
     tasks: int,
     durability: str = "flush",
+    loop: str = "asyncio",
 ) -> dict[str, float]:
+    """``loop``: ``asyncio``, or ``uvloop`` (which must be installed)."""
     with tempfile.TemporaryDirectory(prefix=TMP_PREFIX, dir=base) as tmp:
-        return asyncio.run(_async_run(Path(tmp) / "store", keys, values, tasks, phases, durability))
+        work = _async_run(Path(tmp) / "store", keys, values, tasks, phases, durability)
+        if loop == "uvloop":
+            import uvloop
+
+            return uvloop.run(work)
+        return asyncio.run(work)
 
 
 # -- DataStore -----------------------------------------------------------------------------
