@@ -7,6 +7,7 @@ task, before anything is queued for the writer, so a bad argument never costs a 
 from __future__ import annotations
 
 import json
+from itertools import chain
 from typing import Any, Final
 
 import orjson
@@ -96,9 +97,13 @@ def encode_value(value: object) -> tuple[bytes, int]:
     ``VALUE_JSON``), or raise :class:`InvalidValueError`.
 
     The value must be a ``dict`` that JSON carries exactly: decoding the bytes must give back
-    an equal object. That one comparison refuses non-string keys (JSON would silently turn
-    ``{1: x}`` into ``{"1": x}``), tuples, NaN (which orjson writes as ``null``), and anything
-    else that would not read back the same.
+    an equal object. orjson itself refuses a key that is not exactly a ``str``, an integer
+    beyond 64 bits and a lone surrogate; what it would write but not read back the same (a
+    tuple, an enum, a subclass, NaN or Infinity written as ``null``) is caught by comparing
+    the value with its JSON read back. That comparison is skipped only when the walk of
+    :func:`_least_json_size` saw nothing but ``dict``, ``list``, ``str``, ``int``, ``float``,
+    ``bool`` and ``None``, exactly, and no float could have been written as ``null``: such a
+    value always reads back equal.
 
     orjson encodes and decodes many times faster than ``json``. What it refuses or changes
     (an integer beyond 64 bits, nesting past its limit, a lone surrogate, a tuple, a
@@ -107,7 +112,7 @@ def encode_value(value: object) -> tuple[bytes, int]:
     """
     if not isinstance(value, dict):
         raise InvalidValueError(f"value must be a dict (a JSON object), not {type(value).__name__}")
-    least = _least_json_size(value)
+    least, kinds = _least_json_size(value)
     if least < 0:
         raise InvalidValueError(f"value nests deeper than {MAX_VALUE_DEPTH} levels")
     if least > MAX_VALUE_BYTES:
@@ -123,69 +128,189 @@ def encode_value(value: object) -> tuple[bytes, int]:
             f"value is {len(data)} bytes as JSON; the limit is {MAX_VALUE_BYTES} bytes"
         )
     # orjson nests at most 254 levels deep (under MAX_VALUE_DEPTH), so no depth check here.
+    if kinds is _PLAIN or (kinds is _PLAIN_WITH_FLOATS and b"null" not in data):
+        return data, VALUE_JSON64  # reads back equal: see the docstring
     if orjson.loads(data) != value:
         return _encode_with_json(value), VALUE_JSON
     return data, VALUE_JSON64
 
 
-def _least_json_size(value: dict[Any, Any]) -> int:
+_CONTAINERS = (dict, list, tuple)
+# Sets of exact types, for the walk's C-level checks of a container's items, such as
+# ``_STR.issuperset(map(type, items))`` (which stops at the first item of another type).
+_STR: Final = frozenset({str})
+_DICT: Final = frozenset({dict})
+_WHOLE: Final = frozenset({int, bool, type(None)})
+"""The exact scalar types orjson always writes so that they read back equal."""
+_SCALARS: Final = _WHOLE | {float}
+"""The exact types whose JSON is at least one byte and holds no string or container."""
+_PLAIN_TYPES: Final = _SCALARS | {str, dict, list}
+"""The exact types orjson writes so that they read back equal (a float only if finite)."""
+_BATCH: Final = 8
+"""The fewest dicts in a list bounded all at once (see :func:`_least_dicts`)."""
+
+# What the walk saw, for encode_value: only plain types, with or without a float, or other.
+_PLAIN: Final = "plain"
+_PLAIN_WITH_FLOATS: Final = "plain with floats"
+_OTHER: Final = "other"
+_SAW_OTHER: Final = 1  # a flag of the walk: an object not of a plain type
+_SAW_FLOAT: Final = 2  # a flag of the walk: a float
+
+
+def _least_json_size(value: dict[Any, Any]) -> tuple[int, str]:
     """A lower bound of the size of ``value``'s JSON, from its strings' and containers'
     lengths, or any number over ``MAX_VALUE_BYTES`` once the bound passes it; -1 if lists
-    and dicts nest deeper than ``MAX_VALUE_DEPTH``.
+    and dicts nest deeper than ``MAX_VALUE_DEPTH``. With it, what kinds of objects the walk
+    saw: ``_PLAIN``, ``_PLAIN_WITH_FLOATS`` or ``_OTHER`` (see :func:`encode_value`).
 
     Checked before any encoder runs, so that a value of a gigabyte is refused without being
     encoded: an encoder would build (and orjson reserves several times) its whole JSON first,
-    which can exhaust the memory of the process. The walk stops as soon as the bound passes
-    the limit, so it visits at most a few thousand objects; a container met twice (a cycle)
-    is left for the encoder to report.
+    which can exhaust the memory of the process. A container's length is counted before any
+    of its items is looked at, and the walk stops as soon as the bound passes the limit, so
+    it looks at no more than about ``MAX_VALUE_BYTES / 2`` items whatever the value's size.
+
+    The walk is most of the cost of a create, so it stays out of Python's bytecode where it
+    can: a container whose items are all exact scalars or all exact strings is bounded with
+    ``len``, ``sum(map(len, ...))`` and ``frozenset.issuperset(map(type, ...))``, and a list
+    of many exact dicts (a list of records) all at once (:func:`_least_dicts`); only a
+    container of mixed items is walked item by item. A container met twice (a cycle) is
+    counted once and left for the encoder to report.
     """
-    # Most values are one flat dict: bounded in one pass over it, with no stack.
-    least = 2 * len(value) + 1
-    for key, item in value.items():
-        if type(key) is str:
-            least += len(key) + 2
-        kind = type(item)
-        if kind is str:
-            least += len(item) + 2
-        elif kind is dict or kind is list or kind is tuple or isinstance(item, _CONTAINERS):
-            return _least_nested_json_size(value)
+    if type(value) is dict:  # most values are one flat dict: bounded with no stack
+        least = 2 * len(value) + 1
+        if least > MAX_VALUE_BYTES:
+            return least, _OTHER
+        flags = 0
+        for item in value.values():
+            kind = type(item)
+            if kind is str:
+                least += len(item) + 2
+            elif kind in _SCALARS:
+                least += 1
+                if kind is float:
+                    flags |= _SAW_FLOAT
+            elif isinstance(item, _CONTAINERS):
+                return _least_nested_json_size(value)
+            else:  # a subclass of str or int, or a type JSON lacks: one byte, never plain
+                least += 1
+                flags |= _SAW_OTHER
+        # Only keys exactly of type str count here (orjson refuses any other).
+        if _STR.issuperset(map(type, value)):
+            least += sum(map(len, value)) + 2 * len(value)
         else:
-            least += 1
-    return least
+            least += sum(len(key) + 2 for key in value if type(key) is str)
+        if flags & _SAW_OTHER:
+            return least, _OTHER
+        return least, _PLAIN_WITH_FLOATS if flags else _PLAIN
+    return _least_nested_json_size(value)
 
 
-_CONTAINERS = (dict, list, tuple)
-
-
-def _least_nested_json_size(value: dict[Any, Any]) -> int:
-    """:func:`_least_json_size` of a value with containers inside."""
+def _least_nested_json_size(value: dict[Any, Any]) -> tuple[int, str]:
+    """:func:`_least_json_size` of a value with containers inside (or of a dict subclass)."""
     least = 0
+    flags = 0 if type(value) is dict else _SAW_OTHER
     seen: set[int] = set()
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, str):
-            least += len(item) + 2  # at least a byte a character, and the quotes
-        elif isinstance(item, _CONTAINERS):
-            if id(item) in seen:
-                continue
-            if depth > MAX_VALUE_DEPTH:
-                return -1
-            seen.add(id(item))
-            least += 2 * len(item) + 1  # the brackets, the commas (and a dict's colons)
-            if isinstance(item, dict):
-                for key in item:
-                    if isinstance(key, str):
-                        least += len(key) + 2
-                children: Any = item.values()
+        if id(item) in seen:
+            continue
+        if depth > MAX_VALUE_DEPTH:
+            return -1, _OTHER
+        seen.add(id(item))
+        least += 2 * len(item) + 1  # the brackets, the commas (and a dict's colons)
+        if least > MAX_VALUE_BYTES:
+            break  # before looking at a single item: a list of 10**7 costs nothing
+        kind = type(item)
+        if kind is list:
+            if len(item) >= _BATCH and depth < MAX_VALUE_DEPTH and _new_dicts(item, seen):
+                more, found = _least_dicts(item, depth + 2, stack)
             else:
-                children = item
-            stack.extend((child, depth + 1) for child in children)
-        else:
-            least += 1
+                more, found = _least_items(item, depth + 1, stack)
+        elif kind is dict:
+            least += _least_keys(item)
+            more, found = _least_items(item.values(), depth + 1, stack)
+        else:  # a tuple or a subclass: bounded as an exact one, but never plain
+            if isinstance(item, dict):
+                least += _least_keys(item)
+                item = item.values()
+            more, found = _least_items(item, depth + 1, stack)
+            found |= _SAW_OTHER
+        least += more
+        flags |= found
         if least > MAX_VALUE_BYTES:
             break
-    return least
+    if flags & _SAW_OTHER:
+        return least, _OTHER
+    return least, _PLAIN_WITH_FLOATS if flags & _SAW_FLOAT else _PLAIN
+
+
+def _new_dicts(items: list[Any], seen: set[int]) -> bool:
+    """Whether ``items`` are all exact dicts, each met for the first time (then marked seen)."""
+    if not _DICT.issuperset(map(type, items)):
+        return False
+    ids = set(map(id, items))
+    if len(ids) < len(items) or not seen.isdisjoint(ids):
+        return False  # one dict met twice: walked one by one, so that it counts once
+    seen |= ids
+    return True
+
+
+def _least_keys(keys: Any) -> int:
+    """The least JSON size of the keys of a dict (or of several): those that are strings."""
+    if _STR.issuperset(map(type, keys)):
+        return sum(map(len, keys)) + 2 * len(keys)
+    return sum(len(key) + 2 for key in keys if isinstance(key, str))
+
+
+def _least_items(items: Any, depth: int, stack: list[tuple[Any, int]]) -> tuple[int, int]:
+    """The least JSON size of ``items``, without the containers among them (pushed on
+    ``stack`` at ``depth``), and the ``_SAW_*`` flags of what they are."""
+    if _WHOLE.issuperset(map(type, items)):
+        return len(items), 0
+    if _STR.issuperset(map(type, items)):
+        return sum(map(len, items)) + 2 * len(items), 0
+    least = 0
+    flags = 0
+    for item in items:  # the exact types tested first, without a global name
+        kind = type(item)
+        if kind is str:
+            least += len(item) + 2  # at least a byte a character, and the quotes
+        elif kind is int or kind is bool or item is None:
+            least += 1
+        elif kind is dict or kind is list:
+            stack.append((item, depth))
+        elif kind is float:
+            least += 1
+            flags |= _SAW_FLOAT
+        else:  # a subclass, a tuple or a type JSON lacks: counted as before, never plain
+            flags |= _SAW_OTHER
+            if isinstance(item, str):
+                least += len(item) + 2
+            elif isinstance(item, _CONTAINERS):
+                stack.append((item, depth))
+            else:
+                least += 1
+    return least, flags
+
+
+def _least_dicts(dicts: list[dict[Any, Any]], depth: int, stack: list[Any]) -> tuple[int, int]:
+    """:func:`_least_items` of a list of distinct exact dicts, all at once: with their own
+    brackets, commas and colons, their keys, and their values (whose containers are pushed
+    at ``depth``); over ``MAX_VALUE_BYTES`` before their keys are looked at if that is enough."""
+    count = sum(map(len, dicts))  # every key and value of them all
+    least = 2 * count + len(dicts)
+    if least > MAX_VALUE_BYTES:
+        return least, 0
+    join = chain.from_iterable
+    if _STR.issuperset(map(type, join(dicts))):
+        least += sum(map(len, join(dicts))) + 2 * count
+    else:
+        least += _least_keys(list(join(dicts)))
+    if _WHOLE.issuperset(map(type, join(map(dict.values, dicts)))):
+        return least + count, 0
+    more, flags = _least_items(list(join(map(dict.values, dicts))), depth, stack)
+    return least + more, flags
 
 
 def _encode_with_json(value: dict[Any, Any]) -> bytes:

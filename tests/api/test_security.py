@@ -417,8 +417,18 @@ def nested(depth: int) -> dict[str, Any]:
     return value
 
 
+def nested_lists(depth: int) -> dict[str, Any]:
+    """Lists nested ``depth`` levels in all, inside the value's dict, built without recursion."""
+    inner: list[Any] = []
+    for _ in range(depth - 2):
+        inner = [inner]
+    return {"a": inner}
+
+
 HOSTILE_VALUES: dict[str, Callable[[], dict[str, Any]]] = {
     "depth-100000": lambda: nested(100_000),
+    "list-depth-100000": lambda: nested_lists(100_000),
+    "list-depth-100000-in-records": lambda: {"r": [{"i": 1}] * 9 + [nested_lists(100_000)]},
     "int-100000-digits": lambda: {"n": 10**99_999},
     "negative-int-100000-digits": lambda: {"n": -(10**99_999)},
     "lone-surrogate-in-string": lambda: {"s": "ok \ud800 ok"},
@@ -454,6 +464,36 @@ async def test_hostile_value_is_refused_quickly_and_writes_nothing(
         assert await store.read("before") == {"a": 1}
     print(f"\n{name}: refused in {elapsed * 1000:.1f} ms")
     assert elapsed < HOSTILE_TIME_LIMIT_S, f"{name} took {elapsed:.2f} s to refuse"
+
+
+OVERSIZED_VALUES: dict[str, Callable[[], dict[str, Any]]] = {
+    "list-of-10**7-ints": lambda: {"l": [0] * 10**7},
+    "list-of-10**7-strings": lambda: {"l": ["ab"] * 10**7},
+    "list-of-10**7-dicts": lambda: {"l": [{}] * 10**7},
+    "dict-of-10**6-keys": lambda: {str(i): None for i in range(10**6)},
+    "10**6-records": lambda: {"r": [{"i": i} for i in range(10**6)]},
+    "string-of-16-mib-in-a-list": lambda: {"l": [1, "x" * 2**24]},
+    "strings-of-1-mib-in-records": lambda: {"r": [{"s": "x" * 2**20} for _ in range(9)]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OVERSIZED_VALUES))
+async def test_value_of_many_items_is_too_large_and_writes_nothing(
+    tmp_path: Path, name: str
+) -> None:
+    """Guards create against values whose JSON would be megabytes, built from many small
+    items or long strings anywhere inside: each is a ValueTooLargeError, refused from the
+    lengths of its containers and strings before any JSON of it is built (the time and memory
+    each refusal takes are printed by benchmarks/bench_codec.py), and nothing is written."""
+    value = OVERSIZED_VALUES[name]()
+    path = tmp_path / "store"
+    async with small_store(path) as store:
+        size = dir_bytes(path)
+        with pytest.raises(ValueTooLargeError, match=r"limit is 16384 bytes"):
+            await store.create("k", value)
+        assert dir_bytes(path) == size
+        with pytest.raises(KeyNotFoundError):
+            await store.read("k")
 
 
 GIB = 2**30
