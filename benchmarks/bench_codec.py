@@ -11,8 +11,9 @@ value, for the shapes users store:
 * ``16 KB string``: one string filling the limit.
 
 It then times the refusal of hostile values (a 1 GiB string, a list of 10**7 small items,
-lists nested 10**5 deep) and their peak of traced memory (``tracemalloc``): each must be
-refused before any encoder builds its JSON. Run from the repository root::
+lists nested 10**5 deep, a list holding one list twice 64 levels deep) and their peak of
+traced memory (``tracemalloc``): each must be refused before any encoder builds its JSON.
+Run from the repository root::
 
     python benchmarks/bench_codec.py            # the full run, about half a minute
     python benchmarks/bench_codec.py --quick    # a smoke test, a few seconds
@@ -79,11 +80,20 @@ def deep_lists(depth: int) -> Value:
     return {"v": inner}
 
 
+def doubled_lists(levels: int) -> Value:
+    """A list holding one list twice, ``levels`` deep: 2**levels lists of JSON, few objects."""
+    inner: list[Any] = []
+    for _ in range(levels):
+        inner = [inner, inner]
+    return {"v": inner}
+
+
 HOSTILE: dict[str, Callable[[], Value]] = {
     "1 GiB string": lambda: {"s": "x" * 2**30},
     "list of 10**7 ints": lambda: {"l": [0] * 10**7},
     "list of 10**7 dicts": lambda: {"l": [{}] * 10**7},
     "lists 10**5 deep": lambda: deep_lists(10**5),
+    "a list doubled 64x": lambda: doubled_lists(64),
 }
 
 

@@ -113,6 +113,8 @@ def encode_value(value: object) -> tuple[bytes, int]:
     if not isinstance(value, dict):
         raise InvalidValueError(f"value must be a dict (a JSON object), not {type(value).__name__}")
     least, kinds = _least_json_size(value)
+    if least == CYCLE:
+        raise InvalidValueError("value holds a container inside itself (a cycle)")
     if least < 0:
         raise InvalidValueError(f"value nests deeper than {MAX_VALUE_DEPTH} levels")
     if least > MAX_VALUE_BYTES:
@@ -173,8 +175,8 @@ def _least_json_size(value: dict[Any, Any]) -> tuple[int, str]:
     can: a container whose items are all exact scalars or all exact strings is bounded with
     ``len``, ``sum(map(len, ...))`` and ``frozenset.issuperset(map(type, ...))``, and a list
     of many exact dicts (a list of records) all at once (:func:`_least_dicts`); only a
-    container of mixed items is walked item by item. A container met twice (a cycle) is
-    counted once and left for the encoder to report.
+    container of mixed items is walked item by item. A container met again is counted again
+    (its JSON repeats it); one met inside itself is a cycle: ``CYCLE``.
     """
     if type(value) is dict:  # most values are one flat dict: bounded with no stack
         least = 2 * len(value) + 1
@@ -206,24 +208,42 @@ def _least_json_size(value: dict[Any, Any]) -> tuple[int, str]:
 
 
 def _least_nested_json_size(value: dict[Any, Any]) -> tuple[int, str]:
-    """:func:`_least_json_size` of a value with containers inside (or of a dict subclass)."""
+    """:func:`_least_json_size` of a value with containers inside (or of a dict subclass).
+
+    A container that stands in the value more than once is counted each time, as its JSON
+    repeats it: counted once, a list holding one list twice, 64 levels deep, would pass as a
+    few hundred bytes and ask the encoder for 2**64 items. One met again inside itself is a
+    cycle (``CYCLE``), which no JSON can carry. Each container adds at least a byte, so the
+    walk still ends by the limit.
+    """
     least = 0
     flags = 0 if type(value) is dict else _SAW_OTHER
-    seen: set[int] = set()
+    # The containers being walked, from the value down to here: their ids, and the depths
+    # they were met at (the walk is depth first, so popping an item at some depth means every
+    # container at that depth or below it has been walked).
+    inside: set[int] = set()
+    path_ids: list[int] = []
+    path_depths: list[int] = []
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if id(item) in seen:
-            continue
+        while path_depths and path_depths[-1] >= depth:
+            path_depths.pop()
+            inside.discard(path_ids.pop())
+        key = id(item)
+        if key in inside:
+            return CYCLE, _OTHER
         if depth > MAX_VALUE_DEPTH:
             return -1, _OTHER
-        seen.add(id(item))
         least += 2 * len(item) + 1  # the brackets, the commas (and a dict's colons)
         if least > MAX_VALUE_BYTES:
             break  # before looking at a single item: a list of 10**7 costs nothing
+        inside.add(key)
+        path_ids.append(key)
+        path_depths.append(depth)
         kind = type(item)
         if kind is list:
-            if len(item) >= _BATCH and depth < MAX_VALUE_DEPTH and _new_dicts(item, seen):
+            if len(item) >= _BATCH and depth < MAX_VALUE_DEPTH and _plain_dicts(item, inside):
                 more, found = _least_dicts(item, depth + 2, stack)
             else:
                 more, found = _least_items(item, depth + 1, stack)
@@ -245,15 +265,14 @@ def _least_nested_json_size(value: dict[Any, Any]) -> tuple[int, str]:
     return least, _PLAIN_WITH_FLOATS if flags & _SAW_FLOAT else _PLAIN
 
 
-def _new_dicts(items: list[Any], seen: set[int]) -> bool:
-    """Whether ``items`` are all exact dicts, each met for the first time (then marked seen)."""
-    if not _DICT.issuperset(map(type, items)):
-        return False
-    ids = set(map(id, items))
-    if len(ids) < len(items) or not seen.isdisjoint(ids):
-        return False  # one dict met twice: walked one by one, so that it counts once
-    seen |= ids
-    return True
+CYCLE: Final = -2
+"""What the walk returns for a value with a container inside itself."""
+
+
+def _plain_dicts(items: list[Any], inside: set[int]) -> bool:
+    """Whether ``items`` are all exact dicts, none of them one the walk is inside (that would
+    be a cycle, found by walking them one by one)."""
+    return _DICT.issuperset(map(type, items)) and inside.isdisjoint(map(id, items))
 
 
 def _least_keys(keys: Any) -> int:
@@ -295,7 +314,7 @@ def _least_items(items: Any, depth: int, stack: list[tuple[Any, int]]) -> tuple[
 
 
 def _least_dicts(dicts: list[dict[Any, Any]], depth: int, stack: list[Any]) -> tuple[int, int]:
-    """:func:`_least_items` of a list of distinct exact dicts, all at once: with their own
+    """:func:`_least_items` of a list of exact dicts, all at once: with their own
     brackets, commas and colons, their keys, and their values (whose containers are pushed
     at ``depth``); over ``MAX_VALUE_BYTES`` before their keys are looked at if that is enough."""
     count = sum(map(len, dicts))  # every key and value of them all
