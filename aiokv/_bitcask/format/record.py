@@ -192,7 +192,9 @@ def check_put(buf: bytes, key: bytes) -> tuple[int, float, int] | None:
     """``(value_start, expiry, encoding)`` if ``buf`` is exactly one sound put record of
     ``key``, else None (the caller then runs :func:`decode` to say what is wrong).
 
-    The read path's check: the same tests as :func:`decode`, with no record object made.
+    The read path's check: the tests of :func:`decode`, with no record object made, but for
+    the key length's range, which the comparison with ``key`` (a checked key, 1 to 128 bytes)
+    stands in for.
     """
     try:
         crc, version, kind, key_len, encoding, value_len, _seq, expiry = _HEADER.unpack_from(buf)
