@@ -161,6 +161,11 @@ def is_disk_full(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+def disk_full(what: str, exc: OSError) -> StoreFullError:
+    """The disk itself is full (not the store's ``max_size``): the caller can free room."""
+    return StoreFullError(f"the disk is full ({what}: {exc.strerror})")
+
+
 @contextlib.contextmanager
 def map_os_errors(what: str) -> Iterator[None]:
     """Turn an ``OSError`` raised inside into the store's own error, at the OS boundary.
@@ -172,5 +177,5 @@ def map_os_errors(what: str) -> Iterator[None]:
         yield
     except OSError as exc:
         if is_disk_full(exc):
-            raise StoreFullError(f"the disk is full ({what}: {exc.strerror})") from exc
+            raise disk_full(what, exc) from exc
         raise StoreIOError(f"{what}: {exc.strerror or exc}") from exc

@@ -32,7 +32,7 @@ from aiokv._bitcask.index.index import location
 from aiokv._bitcask.system import files as _files
 from aiokv._bitcask.system import threads as _threads
 from aiokv._bitcask.system.segment import Segment
-from aiokv.errors import DataStoreError, StoreFullError, StoreIOError
+from aiokv.errors import DataStoreError, StoreIOError
 
 logger = logging.getLogger("aiokv")
 
@@ -90,11 +90,6 @@ class Writer:
         self._new_segment: Segment | None = None
         self._made_dead = False
         self._planner = Planner(shared)
-
-    @property
-    def active_hint(self) -> HintBuilder:
-        """The active segment's hint entries so far."""
-        return self._hint
 
     # -- the caller's side -------------------------------------------------------------
 
@@ -332,7 +327,7 @@ class Writer:
 
     def _refusal(self, what: str, exc: OSError) -> DataStoreError:
         if errors.is_disk_full(exc):
-            return StoreFullError(f"the disk is full ({what}: {exc.strerror})")
+            return errors.disk_full(what, exc)
         return self._fail(what, exc)
 
     def _roll(self, roll: RollOver) -> Segment:
