@@ -179,7 +179,7 @@ async def test_the_active_hint_goes_on_from_the_file_it_opened_with(store_path: 
             await store.create(f"a{i}", value(i))
     first = decode_hint((store_path / hint_name(1)).read_bytes())
     async with AsyncDataStore(store_path) as store:
-        builder = writer_of(store).active_hint
+        builder = writer_of(store)._hint
         assert builder.count == first.length == 30
         assert len(builder._columns[0]) == 0  # the opened hint's entries are not held
         for i in range(20):

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from _fs import dir_bytes
 from _internals import MIN_SEGMENT_MAX_BYTES
+from _values import nested_dicts, nested_lists
 
 import aiokv
 from aiokv import (
@@ -410,23 +411,8 @@ def test_oversized_value_is_refused_not_crashing_under_an_address_space_limit(
 # -- (c) hostile values -------------------------------------------------------------------
 
 
-def nested(depth: int) -> dict[str, Any]:
-    value: dict[str, Any] = {}
-    for _ in range(depth - 1):
-        value = {"a": value}
-    return value
-
-
-def nested_lists(depth: int) -> dict[str, Any]:
-    """Lists nested ``depth`` levels in all, inside the value's dict, built without recursion."""
-    inner: list[Any] = []
-    for _ in range(depth - 2):
-        inner = [inner]
-    return {"a": inner}
-
-
 HOSTILE_VALUES: dict[str, Callable[[], dict[str, Any]]] = {
-    "depth-100000": lambda: nested(100_000),
+    "depth-100000": lambda: nested_dicts(100_000),
     "list-depth-100000": lambda: nested_lists(100_000),
     "list-depth-100000-in-records": lambda: {"r": [{"i": 1}] * 9 + [nested_lists(100_000)]},
     "int-100000-digits": lambda: {"n": 10**99_999},

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from _fs import dir_bytes
+from _values import nested_dicts, nested_lists
 
 import aiokv
 from aiokv import (
@@ -39,22 +40,6 @@ def value_of_size(size: int, char: str = "x") -> dict[str, Any]:
     value = {"v": char * count + "a" * pad}
     assert json_size(value) == size
     return value
-
-
-def nested_dicts(depth: int) -> dict[str, Any]:
-    """A dict of dicts ``depth`` levels deep, counting the outer one, built without recursion."""
-    value: dict[str, Any] = {}
-    for _ in range(depth - 1):
-        value = {"a": value}
-    return value
-
-
-def nested_lists(depth: int) -> dict[str, Any]:
-    """A dict holding lists, ``depth`` levels of containers in all."""
-    inner: list[Any] = []
-    for _ in range(depth - 2):
-        inner = [inner]
-    return {"a": inner}
 
 
 # -- keys --------------------------------------------------------------------------------
