@@ -73,3 +73,51 @@ def shuffled(n: int, seed: int) -> list[int]:
     order = list(range(n))
     random.Random(seed).shuffle(order)
     return order
+
+
+NESTED_TAGS = 50  # the ints of a nested value's ``tags`` array
+_FIELD_NAMES = tuple(f"field_{j:02d}" for j in range(30))  # bench_codec.py's nested names
+_WORDS = tuple(f"value {k:02d}" for k in range(100))
+
+
+def nested_value(i: int, note: str = "") -> Value:
+    """A record of the shape applications store: an ``id``, a 50-int ``tags`` array, 30 short
+    string and integer ``fields``, a few bools and nulls, and a ``note``.
+
+    Each ``i`` has containers and numbers of its own; the field names and the short strings are
+    shared between values, as an application's interned names and enum-like strings are (a
+    shared ``str`` costs the encoders as much as a fresh one).
+    """
+    first = i * NESTED_TAGS
+    return {
+        "id": i,
+        "tags": [(first + j) * 2_654_435_761 % 9_973 for j in range(NESTED_TAGS)],
+        "fields": {
+            name: _WORDS[(i + j) % len(_WORDS)] if j % 2 else (i * 31 + j * 1_000) % 1_000_000
+            for j, name in enumerate(_FIELD_NAMES)
+        },
+        "active": i % 2 == 0,
+        "deleted": False,
+        "parent": None,
+        "owner": None,
+        "note": note,
+    }
+
+
+def nested_values(n: int, value_bytes: int) -> list[Value]:
+    """``n`` values ``nested_value(i)`` whose compact JSON is exactly ``value_bytes``, each
+    padded by its ``note`` (the padding strings shared between values of the same length)."""
+    pads: dict[int, str] = {}
+    values = []
+    for i in range(n):
+        value = nested_value(i)
+        missing = value_bytes - len(ENCODE(value).encode())
+        if missing < 0:
+            raise ValueError(f"nested value {i} is over {value_bytes} bytes with no note")
+        pad = pads.get(missing)
+        if pad is None:
+            pad = pads[missing] = "x" * missing
+        value["note"] = pad
+        values.append(value)
+    assert all(len(ENCODE(values[i]).encode()) == value_bytes for i in (0, n - 1))
+    return values
