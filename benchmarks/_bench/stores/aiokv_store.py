@@ -32,12 +32,6 @@ class AiokvAsync(AsyncHandle):
         # The store's own bound methods: aiokv is measured without glue of any kind.
         return AsyncOps(self.store.create, self.store.read, self.store.delete)
 
-    async def bulk_load(self, keys: Sequence[str], value: ValueOf) -> None:
-        create = self.store.create
-        for start in range(0, len(keys), 1000):
-            stop = min(len(keys), start + 1000)
-            await asyncio.gather(*(create(keys[i], value(i)) for i in range(start, stop)))
-
     async def close(self) -> None:
         await self.store.close()
 

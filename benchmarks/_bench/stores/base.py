@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
@@ -86,8 +87,13 @@ class AsyncHandle(ABC):
     @abstractmethod
     def ops(self) -> AsyncOps: ...
 
-    @abstractmethod
-    async def bulk_load(self, keys: Sequence[str], value: ValueOf) -> None: ...
+    async def bulk_load(self, keys: Sequence[str], value: ValueOf) -> None:
+        """Fill the store; not timed (pre-loads only). By default, creates a thousand at a time,
+        each thousand one ``asyncio.gather``."""
+        create = self.ops().create
+        for start in range(0, len(keys), 1000):
+            stop = min(len(keys), start + 1000)
+            await asyncio.gather(*(create(keys[i], value(i)) for i in range(start, stop)))
 
     @abstractmethod
     async def close(self) -> None: ...

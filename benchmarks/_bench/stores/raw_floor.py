@@ -12,6 +12,22 @@ from _bench.values import DECODE, ENCODE, Value
 RAW_FILE = "data.log"
 
 
+def write_all(fd: int, data: bytes) -> int:
+    """Append ``data`` with one ``os.write``; a short write is an error, not a retry."""
+    written = os.write(fd, data)
+    if written != len(data):
+        raise OSError(f"short write: {written} of {len(data)} bytes")
+    return written
+
+
+def pread_all(fd: int, size: int, offset: int) -> bytes:
+    """``size`` bytes at ``offset``, with one ``os.pread``; a short read is an error."""
+    data = os.pread(fd, size, offset)
+    if len(data) != size:
+        raise OSError(f"short read at {offset}: {len(data)} of {size} bytes")
+    return data
+
+
 class RawFloor(SyncHandle):
     """The floor: one append-only file of ``key TAB json NEWLINE`` lines, a dict of ``key ->
     (offset, size)`` and ``os.pread``. No checksums, no cap, no compaction, no recovery beyond
@@ -43,10 +59,7 @@ class RawFloor(SyncHandle):
 
     def _append(self, record: bytes) -> int:
         offset = self.end
-        written = os.write(self.fd, record)
-        if written != len(record):
-            raise OSError(f"short write: {written} of {len(record)} bytes")
-        self.end += written
+        self.end += write_all(self.fd, record)
         if self.fsync:
             os.fsync(self.fd)
         return offset
@@ -62,10 +75,7 @@ class RawFloor(SyncHandle):
 
     def read(self, key: str) -> Value:
         offset, size = self.index[key]
-        data = os.pread(self.fd, size, offset)
-        if len(data) != size:
-            raise OSError(f"short read at {offset}: {len(data)} of {size} bytes")
-        return DECODE(data)  # type: ignore[no-any-return]
+        return DECODE(pread_all(self.fd, size, offset))  # type: ignore[no-any-return]
 
     def delete(self, key: str) -> None:
         with self.lock:
