@@ -1,19 +1,28 @@
 """aiokv against its peers: the same workloads, the same JSON values, one process tree.
 
 aiokv runs through its public API only, in the ways an application uses it: ``await`` from one
-task, ``await`` from 100 concurrent tasks, ``DataStore`` from one thread and from 4 threads. The
-peers are lmdb (``sync=True``, its default, and ``sync=False``), rocksdict (``Rdict``),
-diskcache (``Cache``), sqlite3 (WAL, ``synchronous=NORMAL``, one ``key TEXT PRIMARY KEY,
-value TEXT`` table), sqlitedict and aiosqlite, plus a raw floor: an append-only file read back
-with ``os.pread`` through a dict of ``key -> (offset, size)``, the least any log-structured
-store can do. Every peer stores the compact JSON of the same dict values and decodes it on
-read with ``json.loads``, so all of them pay the serialisation aiokv pays inside.
+task, ``await`` from 100 concurrent tasks, ``asyncio.gather`` of 100 fresh coroutines a batch
+(each on asyncio's default event loop and, where it is installed, on uvloop's: the rows marked
+``[uvloop]``), ``DataStore`` from one thread and from 4 threads. The peers are lmdb
+(``sync=True``, its default, and ``sync=False``), rocksdict (``Rdict``), diskcache (``Cache``),
+sqlite3 (WAL, ``synchronous=NORMAL``, one ``key TEXT PRIMARY KEY, value TEXT`` table),
+sqlitedict and aiosqlite. Every peer stores the compact JSON of the same dict values and
+decodes it on read with ``json.loads``, so all of them pay the serialisation aiokv pays inside.
+Two floors, not stores, bound what a store can do:
+
+* the raw floor: an append-only file read back with ``os.pread`` through a dict of ``key ->
+  (offset, size)``, the least any log-structured store can do;
+* the asyncio floor, for creates only: 100 tasks each queue an ``orjson``-encoded record with
+  its CRC-32 and await a future; one writer task joins the queue into one ``os.write`` and
+  resolves the futures, the least a one-writer asyncio store can do (on both loops).
 
 Workloads, each on a fresh store in a temporary directory under ``--dir``:
 
 * ``1kb``: create, then read in random order, then delete ``--n`` keys (100,000) of 1,000-byte
-  values, each phase timed on its own;
-* ``16kb``: the same with ``--n / 5`` keys (20,000) of 16,000-byte values;
+  values (``{"i": i, "pad": ...}``), each phase timed on its own; then, on a fresh store, the
+  creates of the same keys with nested values of 1,000 bytes (an id, a 50-int array, 30 short
+  fields, bools and nulls): aiokv's 100-task modes, the asyncio floor and rocksdict;
+* ``16kb``: create, read and delete ``--n / 5`` keys (20,000) of 16,000-byte flat values;
 * ``mixed``: ``--n`` keys pre-loaded, then ``--n`` operations, 90% reads of random keys and
   10% creates of new ones, split among 4 threads (aiokv: one shared ``DataStore``);
 * ``fsync``: ``--n / 5`` creates, each acknowledged only after an fsync: aiokv with
@@ -28,10 +37,10 @@ Workloads, each on a fresh store in a temporary directory under ``--dir``:
 Every read is checked against the value written and every error is fatal, so a broken runner
 cannot post a good figure. Repeats are interleaved across runners. The summary gives, for each
 workload, the median of the repeats with the range, the ratio of aiokv's best mode to the best
-peer and to the raw floor, and the targets the store is built to meet. Run from the repository
+peer and to the best floor, and the targets the store is built to meet. Run from the repository
 root, with the ``bench`` extra installed::
 
-    python benchmarks/bench_peers.py                      # the full run, about 15 minutes
+    python benchmarks/bench_peers.py                      # the full run, about 20 minutes
     python benchmarks/bench_peers.py --quick              # a smoke test, well under a minute
     python benchmarks/bench_peers.py --only 1kb --only latency
     python benchmarks/bench_peers.py --json benchmarks/results/peers.json

@@ -20,7 +20,9 @@ CHART_SERIES = (
     "sqlitedict",
     "aiosqlite",
     "raw floor",
+    "asyncio floor",
 )
+FLOORS = ("raw floor", "asyncio floor")
 LABELS = {"1kb": "1 KB", "16kb": "16 KB", "mixed": "90/10 mix", "fsync": "fsync"}
 
 Group = tuple[str, dict[str, float]]  # the label under a group, and each series' bar
@@ -72,7 +74,7 @@ def write_chart(path: Path, found: dict[str, Workload], info: dict[str, Any]) ->
             width,
             label="aiokv (best mode)" if series == AIOKV else series,
             color="black" if series == AIOKV else None,
-            hatch="//" if series == "raw floor" else None,
+            hatch="//" if series in FLOORS else None,
             edgecolor="white" if series == AIOKV else None,
         )
     axes.set_xticks(range(len(groups)))

@@ -8,6 +8,7 @@ from pathlib import Path
 WORKLOADS = ("1kb", "16kb", "mixed", "fsync", "latency", "reopen")
 SMALL_VALUE_BYTES = 1_000
 LARGE_VALUE_BYTES = 16_000  # under aiokv.MAX_VALUE_BYTES (16,384)
+NESTED = "create nested"  # the 1kb workload's phase of creates of nested values
 ASYNC_TASKS = 100
 THREADS = 4
 MIXED_CREATE_SHARE = 0.1

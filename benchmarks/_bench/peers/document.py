@@ -64,6 +64,8 @@ def workload_json(workload: Workload) -> dict[str, Any]:
                 "library": row.runner.series,
                 "family": row.runner.family,
                 "workers": row.runner.workers,
+                "loop": row.runner.loop if row.runner.is_async else None,
+                "gather": row.runner.gather,
                 "n": row.n,
                 "runs": row.runs,
                 "summary": {

@@ -8,14 +8,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from _bench.peers.config import SEED
-from _bench.peers.runners import Runner
+from _bench.peers.runners import UVLOOP, Runner, uvloop
 from _bench.stores.base import AsyncOps, SyncHandle, SyncOps, WrongValueError
 from _bench.values import Value, chunks, shuffled
+
+T = TypeVar("T")
 
 
 def run_threads(
@@ -132,6 +134,34 @@ def async_work(
     return {"create": create, "read": read, "delete": delete}[phase]
 
 
+def gather_work(
+    ops: AsyncOps, phase: str, keys: Sequence[str], values: Sequence[Value], batch: int
+) -> Callable[[Sequence[int]], Awaitable[None]]:
+    """The phase as an application firing requests at once runs it: each ``batch`` operations
+    one ``asyncio.gather`` of fresh coroutines, every read checked."""
+
+    async def create(part: Sequence[int]) -> None:
+        call = ops.create
+        for start in range(0, len(part), batch):
+            await asyncio.gather(*(call(keys[i], values[i]) for i in part[start : start + batch]))
+
+    async def read(part: Sequence[int]) -> None:
+        call = ops.read
+        for start in range(0, len(part), batch):
+            some = part[start : start + batch]
+            found = await asyncio.gather(*(call(keys[i]) for i in some))
+            for i, value in zip(some, found, strict=True):
+                if value != values[i]:
+                    raise WrongValueError(f"read({keys[i]!r}) is not the value written")
+
+    async def delete(part: Sequence[int]) -> None:
+        call = ops.delete
+        for start in range(0, len(part), batch):
+            await asyncio.gather(*(call(keys[i]) for i in part[start : start + batch]))
+
+    return {"create": create, "read": read, "delete": delete}[phase]
+
+
 def phase_order(phase: str, n: int) -> list[int]:
     """Creates and deletes in key order, reads in a random order."""
     return shuffled(n, SEED + n) if phase == "read" else list(range(n))
@@ -164,11 +194,22 @@ def run_phases(
 ) -> dict[str, float]:
     """Open a fresh store at ``path``, time each phase over every key, check, close.
 
-    After the reads of a create-only run (``fsync``), every key is read back untimed.
+    After the creates of a create-only run (``fsync``, or a ``creates_only`` runner), every key
+    is read back untimed.
     """
+    if runner.creates_only:
+        phases = [phase for phase in phases if phase == "create"]
     if runner.aconnect is not None:
-        return asyncio.run(_async_phases(runner, path, phases, keys, values))
+        return run_on(runner.loop, _async_phases(runner, path, phases, keys, values))
     return _sync_phases(runner, path, phases, keys, values)
+
+
+def run_on(loop: str, work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` in a new event loop: asyncio's default, or ``uvloop``'s."""
+    if loop == UVLOOP:
+        assert uvloop is not None
+        return uvloop.run(work)  # type: ignore[no-any-return]
+    return asyncio.run(work)
 
 
 async def _async_phases(
@@ -185,8 +226,13 @@ async def _async_phases(
     try:
         ops = handle.ops()
         for phase in phases:
-            parts = chunks(phase_order(phase, n), runner.workers)
-            seconds = await run_tasks(parts, async_work(ops, phase, keys, values))
+            order = phase_order(phase, n)
+            if runner.gather:
+                work = gather_work(ops, phase, keys, values, runner.workers)
+                seconds = await run_tasks([order], work)
+            else:
+                parts = chunks(order, runner.workers)
+                seconds = await run_tasks(parts, async_work(ops, phase, keys, values))
             rates[phase] = n / seconds
         if "read" not in phases:
             await async_work(ops, "read", keys, values)(range(n))

@@ -45,7 +45,7 @@ def print_workload(workload: Workload) -> None:
         if PEER in entry:
             parts.append(f"{entry['vs_peer']:.2f}{TIMES} best peer ({entry['peer']})")
         if FLOOR in entry:
-            parts.append(f"{entry['vs_floor']:.2f}{TIMES} raw floor")
+            parts.append(f"{entry['vs_floor']:.2f}{TIMES} best floor ({entry['floor']})")
         print(", ".join(parts))
     for note in workload.notes:
         print(f"  note: {note}")

@@ -69,7 +69,7 @@ class Workload:
         return max(found, key=lambda item: item[1]) if found else None
 
     def ratios(self) -> dict[str, dict[str, Any]]:
-        """Per phase: aiokv's best mode over the best peer, and over the raw floor."""
+        """Per phase: aiokv's best mode over the best peer, and over the best floor."""
         result: dict[str, dict[str, Any]] = {}
         for phase in self.phases:
             ours = self.best(phase, AIOKV)
@@ -108,5 +108,5 @@ def run_workload(
                     ) from exc
             row.runs.append(rates)
             shown = ", ".join(f"{phase} {rate:,.0f}/s" for phase, rate in rates.items())
-            print(f"  {run + 1}/{repeat} {row.runner.name:<32} {shown}", flush=True)
+            print(f"  {run + 1}/{repeat} {row.runner.name:<36} {shown}", flush=True)
     workload.rows = [row for row, _plan in plans]

@@ -16,7 +16,8 @@ from _bench.stores import (
 )
 from _bench.stores.aiokv_store import AiokvAsync, AiokvSync, aiokv_load
 from _bench.stores.aiosqlite_store import open_aiosqlite
-from _bench.stores.base import AsyncHandle, SyncHandle
+from _bench.stores.asyncio_floor import AsyncioFloor
+from _bench.stores.base import AsyncHandle, SyncHandle, optional
 from _bench.stores.diskcache_store import DiskcacheStore
 from _bench.stores.lmdb_store import lmdb_synced, lmdb_unsynced
 from _bench.stores.raw_floor import RawFloor, raw_floor_fsync
@@ -26,6 +27,21 @@ from _bench.stores.sqlitedict_store import SqlitedictStore
 from _bench.values import ValueOf
 
 AIOKV, PEER, FLOOR = "aiokv", "peer", "floor"
+ASYNCIO, UVLOOP = "asyncio", "uvloop"  # the event loops an async runner runs on
+
+uvloop = optional("uvloop")
+
+
+def event_loops() -> tuple[tuple[str, ...], list[str]]:
+    """The event loops the async runners run on, and a note if uvloop is missing."""
+    if uvloop is None:
+        return (ASYNCIO,), ["uvloop is not installed: the async rows ran on asyncio's loop only"]
+    return (ASYNCIO, UVLOOP), []
+
+
+def on_loop(name: str, loop: str) -> str:
+    """A runner's name on ``loop``: as it is on asyncio's default loop, marked on another."""
+    return name if loop == ASYNCIO else f"{name} [{loop}]"
 
 
 @dataclass(frozen=True)
@@ -34,6 +50,10 @@ class Runner:
 
     ``series`` names the library (and setting) in the chart and in the targets; ``slow`` ones
     do a few thousand operations per second and run the ``1kb`` workload with ``--slow-n`` keys.
+    An async runner runs on ``loop``; it splits the keys among ``workers`` tasks, each awaiting
+    its operations in turn, or with ``gather`` makes each batch of ``workers`` operations one
+    ``asyncio.gather`` of fresh coroutines. A ``creates_only`` runner has no read or delete
+    worth timing: only the create phases are run (and every key read back, untimed).
     """
 
     name: str
@@ -44,6 +64,9 @@ class Runner:
     workers: int = 1
     slow: bool = False
     loader: Callable[[Path, Sequence[str], ValueOf], None] | None = None
+    loop: str = ASYNCIO
+    gather: bool = False
+    creates_only: bool = False
 
     @property
     def is_async(self) -> bool:
@@ -73,15 +96,48 @@ class Runner:
                 handle.close()
 
 
-def aiokv_async(tasks: int, durability: str = "flush") -> Runner:
+def aiokv_async(tasks: int, durability: str = "flush", loop: str = ASYNCIO) -> Runner:
     prefix = "aiokv fsync" if durability == "fsync" else "aiokv"
     return Runner(
-        name=f"{prefix} await, {tasks} task{'s' if tasks > 1 else ''}",
+        name=on_loop(f"{prefix} await, {tasks} task{'s' if tasks > 1 else ''}", loop),
         series=AIOKV,
         family=AIOKV,
         aconnect=lambda path: AiokvAsync.open(path, durability),
         workers=tasks,
         loader=aiokv_load,
+        loop=loop,
+    )
+
+
+def aiokv_gather(batch: int, loop: str = ASYNCIO) -> Runner:
+    """aiokv with each ``batch`` operations one ``asyncio.gather`` of fresh coroutines."""
+    return Runner(
+        name=on_loop(f"aiokv gather, {batch} per batch", loop),
+        series=AIOKV,
+        family=AIOKV,
+        aconnect=AiokvAsync.open,
+        workers=batch,
+        loader=aiokv_load,
+        loop=loop,
+        gather=True,
+    )
+
+
+def async_runners(tasks: int, loop: str) -> list[Runner]:
+    """aiokv's async modes on ``loop``: one task, ``tasks`` tasks, gathers of ``tasks``."""
+    return [aiokv_async(1, loop=loop), aiokv_async(tasks, loop=loop), aiokv_gather(tasks, loop)]
+
+
+def asyncio_floor(tasks: int, loop: str = ASYNCIO) -> Runner:
+    """The floor of a one-writer asyncio store's creates, from ``tasks`` tasks."""
+    return Runner(
+        name=on_loop(f"asyncio floor, {tasks} tasks", loop),
+        series="asyncio floor",
+        family=FLOOR,
+        aconnect=AsyncioFloor.open,
+        workers=tasks,
+        loop=loop,
+        creates_only=True,
     )
 
 

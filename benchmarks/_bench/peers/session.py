@@ -22,7 +22,16 @@ from _bench.peers.targets import Target, targets
 from _bench.peers.workloads import crud_workload, fsync_workload, mixed_workload
 
 # The libraries whose versions the machine's description lists, after aiokv's and SQLite's.
-LIBRARIES = ("lmdb", "rocksdict", "diskcache", "sqlitedict", "aiosqlite", "matplotlib")
+LIBRARIES = (
+    "orjson",
+    "uvloop",
+    "lmdb",
+    "rocksdict",
+    "diskcache",
+    "sqlitedict",
+    "aiosqlite",
+    "matplotlib",
+)
 
 
 def run(settings: Settings) -> int:
@@ -66,7 +75,9 @@ def run_throughput(settings: Settings) -> dict[str, Workload]:
     n, repeat, base = settings.n, settings.repeat, settings.dir
     found: dict[str, Workload] = {}
     if "1kb" in settings.only:
-        found["1kb"] = crud_workload("1kb", n, settings.slow_n, SMALL_VALUE_BYTES, repeat, base)
+        found["1kb"] = crud_workload(
+            "1kb", n, settings.slow_n, SMALL_VALUE_BYTES, repeat, base, nested=True
+        )
         print()
     if "16kb" in settings.only:
         found["16kb"] = crud_workload(

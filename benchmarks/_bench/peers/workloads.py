@@ -4,15 +4,32 @@
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from _bench.peers.config import ASYNC_TASKS, MIXED_CREATE_SHARE, SEED, SMALL_VALUE_BYTES, THREADS
+from _bench.peers.config import (
+    ASYNC_TASKS,
+    MIXED_CREATE_SHARE,
+    NESTED,
+    SEED,
+    SMALL_VALUE_BYTES,
+    THREADS,
+)
 from _bench.peers.phases import run_phases, run_threads, sync_work
-from _bench.peers.results import Row, Workload, run_workload
-from _bench.peers.runners import Runner, aiokv_async, aiokv_sync, fsync_runners, peer_runners
+from _bench.peers.results import Plan, Row, Workload, run_workload
+from _bench.peers.runners import (
+    UVLOOP,
+    Runner,
+    aiokv_sync,
+    async_runners,
+    asyncio_floor,
+    event_loops,
+    fsync_runners,
+    peer_runners,
+)
 from _bench.stores.base import SyncOps, WrongValueError
-from _bench.values import Value, make_keys, sized_values
+from _bench.values import Value, make_keys, nested_values, sized_values
 
 MixedPlan = Sequence[tuple[bool, int]]  # one thread's operations: (is_create, key index)
 
@@ -24,28 +41,32 @@ def crud_workload(
     value_bytes: int,
     repeat: int,
     base: Path | None,
+    *,
+    nested: bool = False,
 ) -> Workload:
-    phases = ("create", "read", "delete")
-    workload = Workload(
-        key,
-        f"{key}: create, random read, delete of {n:,} keys, {value_bytes:,}-byte values",
-        phases,
-    )
-    runners = [aiokv_async(1), aiokv_async(ASYNC_TASKS), aiokv_sync(1), aiokv_sync(THREADS)]
-    peers, missing = peer_runners()
-    runners += peers
-    workload.notes += missing
+    """Create, read and delete ``n`` keys of ``value_bytes``-byte flat values; with ``nested``,
+    also the creates of nested values of the same size (``NESTED``) on a fresh store, by the
+    runners ``measures_nested`` names."""
+    phases = ("create", NESTED, "read", "delete") if nested else ("create", "read", "delete")
+    title = f"{key}: create, random read, delete of {n:,} keys, {value_bytes:,}-byte values"
+    if nested:
+        title += "; then creates of nested values of that size on a fresh store"
+    workload = Workload(key, title, phases)
+    loops, missing = event_loops()
+    runners = [runner for loop in loops for runner in async_runners(ASYNC_TASKS, loop)]
+    runners += [aiokv_sync(1), aiokv_sync(THREADS)]
+    peers, missing_peers = peer_runners()
+    runners += peers + [asyncio_floor(ASYNC_TASKS, loop) for loop in loops]
+    workload.notes += missing + missing_peers
+    workload.notes += crud_notes(loops, nested)
     keys = make_keys(n)
     values = sized_values(n, value_bytes)
+    nested_of = nested_values(n, value_bytes) if nested else None
     plans = []
     for runner in runners:
         count = min(n, slow_n) if runner.slow else n
-        plans.append(
-            (
-                Row(runner, count),
-                lambda path, r=runner, c=count: run_phases(r, path, phases, keys[:c], values[:c]),
-            )
-        )
+        shape = nested_of[:count] if nested_of and measures_nested(runner) else None
+        plans.append((Row(runner, count), crud_plan(runner, keys[:count], values[:count], shape)))
     reduced = sorted({row.runner.name for row, _plan in plans if row.n < n})
     if reduced:
         workload.notes.append(
@@ -55,6 +76,54 @@ def crud_workload(
         )
     run_workload(workload, plans, repeat, base)
     return workload
+
+
+def measures_nested(runner: Runner) -> bool:
+    """The runners the nested values are created by: aiokv's and the asyncio floor's
+    ``ASYNC_TASKS``-task modes (awaits and gathers) on each loop, and rocksdict."""
+    return runner.series == "rocksdict" or (runner.is_async and runner.workers == ASYNC_TASKS)
+
+
+def crud_notes(loops: Sequence[str], nested: bool) -> list[str]:
+    """What the async rows, the asyncio floor and the nested creates of a crud workload are."""
+    notes = [
+        f"aiokv gather: each batch of {ASYNC_TASKS} operations one asyncio.gather of fresh "
+        f"coroutines; aiokv await, {ASYNC_TASKS} tasks: the keys split among {ASYNC_TASKS} "
+        "tasks, each awaiting its operations in turn",
+        f"asyncio floor: {ASYNC_TASKS} tasks queue orjson-encoded, CRC-32'd records for one "
+        "writer task, one os.write per batch; no index, no delete: creates only, then every "
+        "key read back untimed",
+    ]
+    if UVLOOP in loops:
+        notes.append("[uvloop]: on uvloop's event loop; the other async rows on asyncio's default")
+    if nested:
+        notes.append(
+            f"{NESTED}: the same keys on a fresh store, values of an id, a 50-int array, 30 "
+            "short string and integer fields, bools and nulls, padded to the same size; "
+            f"aiokv's and the asyncio floor's {ASYNC_TASKS}-task rows and rocksdict only"
+        )
+    return notes
+
+
+def crud_plan(
+    runner: Runner,
+    keys: Sequence[str],
+    values: Sequence[Value],
+    nested: Sequence[Value] | None,
+) -> Plan:
+    """One run of ``runner``: create, read and delete ``values`` under ``keys`` on a fresh store,
+    then, if ``nested`` is given, create those under the same keys on another."""
+
+    def plan(path: Path) -> dict[str, float]:
+        rates = run_phases(runner, path, ("create", "read", "delete"), keys, values)
+        if nested is not None:
+            # The first store goes before the second is made: its pages still waiting to be
+            # written back are dropped, not flushed while the nested creates are timed.
+            shutil.rmtree(path)
+            rates[NESTED] = run_phases(runner, path, ("create",), keys, nested)["create"]
+        return rates
+
+    return plan
 
 
 def mixed_plans(n: int, ops_total: int, threads: int) -> list[list[tuple[bool, int]]]:
