@@ -5,15 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from _bench.peers.config import ASYNC_TASKS, THREADS
+from _bench.peers.config import ASYNC_TASKS, LATENCY_SIZES, NESTED, THREADS
 from _bench.peers.latency import LatencyRow
 from _bench.peers.reopen import ReopenRow
 from _bench.peers.results import Workload
-from _bench.peers.runners import AIOKV, PEER
+from _bench.peers.runners import (
+    AIOKV,
+    PEER,
+    aiokv_async,
+    aiokv_gather,
+    aiokv_sync,
+    asyncio_floor,
+    event_loops,
+)
 from _bench.text import GE, LE, TIMES, fmt_rate
 
-ONE_TASK = "aiokv await, 1 task"
-MANY_TASKS = f"aiokv await, {ASYNC_TASKS} tasks"
+# The rows the targets read, on asyncio's default loop unless a target names another.
+ONE_TASK = aiokv_async(1).name
+MANY_TASKS = aiokv_async(ASYNC_TASKS).name
+GATHER = aiokv_gather(ASYNC_TASKS).name
+SHAPES = (("create", "1 KB"), (NESTED, "1 KB nested"))  # each 1 KB create phase, its label
 
 
 @dataclass
@@ -82,6 +93,7 @@ def targets(
     return [
         *lmdb_targets(found.get("1kb"), found.get("mixed")),
         *create_targets(found.get("1kb"), found.get("fsync")),
+        *floor_targets(found.get("1kb")),
         *large_targets(found.get("16kb")),
         *reopen_targets(reopen),
         latency_target(latency),
@@ -90,7 +102,7 @@ def targets(
 
 def lmdb_targets(small: Workload | None, mixed: Workload | None) -> list[Target]:
     """Reads of 1 KB values, from a task and from a thread, and the 90/10 mix, against lmdb."""
-    one_thread, threads = "aiokv DataStore, 1 thread", f"aiokv DataStore, {THREADS} threads"
+    one_thread, threads = aiokv_sync(1).name, aiokv_sync(THREADS).name
     return [
         ratio_target(
             f"await read 1 KB {GE} 1.5{TIMES} lmdb",
@@ -117,12 +129,25 @@ def lmdb_targets(small: Workload | None, mixed: Workload | None) -> list[Target]
 
 
 def create_targets(small: Workload | None, durable: Workload | None) -> list[Target]:
-    """Creates of 1 KB values against rocksdict and diskcache; durable ones against lmdb."""
-    return [
+    """Creates of 1 KB values, flat and nested, against rocksdict and diskcache; durable ones
+    against lmdb."""
+    rocksdict = [
         ratio_target(
-            f"await create 1 KB, {ASYNC_TASKS} tasks {GE} 1.5{TIMES} rocksdict put",
+            f"await create {label}, {ASYNC_TASKS} tasks {GE} 1.5{TIMES} rocksdict put",
             1.5,
-            rate_of(small, MANY_TASKS, "create"),
+            rate_of(small, MANY_TASKS, phase),
+            rate_of(small, "rocksdict", phase),
+            "the 1kb workload with rocksdict",
+        )
+        for phase, label in SHAPES
+    ]
+    return [
+        *rocksdict,
+        ratio_target(
+            f"gather create 1 KB, {ASYNC_TASKS} fresh tasks per batch "
+            f"{GE} 1.5{TIMES} rocksdict put",
+            1.5,
+            rate_of(small, GATHER, "create"),
             rate_of(small, "rocksdict", "create"),
             "the 1kb workload with rocksdict",
         ),
@@ -136,10 +161,26 @@ def create_targets(small: Workload | None, durable: Workload | None) -> list[Tar
         ratio_target(
             f"fsync create, {ASYNC_TASKS} tasks {GE} 10{TIMES} lmdb sync=True",
             10.0,
-            rate_of(durable, f"aiokv fsync await, {ASYNC_TASKS} tasks", "create"),
+            rate_of(durable, aiokv_async(ASYNC_TASKS, "fsync").name, "create"),
             rate_of(durable, "lmdb (sync=True), 1 writer", "create"),
             "the fsync workload with lmdb",
         ),
+    ]
+
+
+def floor_targets(small: Workload | None) -> list[Target]:
+    """aiokv's creates from ``ASYNC_TASKS`` tasks against the asyncio floor's on the same
+    event loop, flat and nested values."""
+    return [
+        ratio_target(
+            f"await create {label}, {ASYNC_TASKS} tasks {GE} 0.5{TIMES} asyncio floor [{loop}]",
+            0.5,
+            rate_of(small, aiokv_async(ASYNC_TASKS, loop=loop).name, phase),
+            rate_of(small, asyncio_floor(ASYNC_TASKS, loop).name, phase),
+            "the 1kb workload",
+        )
+        for loop in event_loops()[0]
+        for phase, label in SHAPES
     ]
 
 
@@ -192,7 +233,13 @@ def latency_target(latency: Sequence[LatencyRow]) -> Target:
         (row for row in latency if row.runner.family == AIOKV), key=lambda row: row.size
     )
     if len(ours_latency) < 2:
-        return Target("read p50 at 1M keys within 1.3x of 10k", 1.3, None, "not measured")
+        return Target(
+            f"read p50 at {LATENCY_SIZES[-1]:,} keys {LE} 1.3{TIMES} p50 at {LATENCY_SIZES[0]:,}",
+            1.3,
+            None,
+            "not measured: latency",
+            at_most=True,
+        )
     low, high = ours_latency[0], ours_latency[-1]
     ratio = high.median("p50_us") / low.median("p50_us")
     return Target(
