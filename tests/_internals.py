@@ -60,7 +60,7 @@ from aiokv._bitcask.index.index import (
     size_of,
     tombstone_size,
 )
-from aiokv._bitcask.index.keydir import KeyDir, PyKeyDir
+from aiokv._bitcask.index.keydir import KeyDir, PyKeyDir, check_entries_py, check_hint_entries
 from aiokv._bitcask.options import MIN_SEGMENT_MAX_BYTES
 from aiokv._bitcask.system import files, segment, threads
 from aiokv._bitcask.system.files import KILL_EXIT_CODE, FileSystem
@@ -83,8 +83,10 @@ except ImportError:  # not built where no C compiler was found
     crecord = None  # type: ignore[assignment]
 try:
     from aiokv._bitcask.index._ckeydir import KeyDir as CKeyDir
+    from aiokv._bitcask.index._ckeydir import check_entries as ccheck_entries
 except ImportError:
     CKeyDir = None  # type: ignore[assignment,misc]
+    ccheck_entries = None  # type: ignore[assignment]
 
 
 # -- a store's engine, for tests that look inside a running store ----------------------------

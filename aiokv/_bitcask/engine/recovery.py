@@ -18,8 +18,6 @@ from aiokv._bitcask.format.hint import (
     BadHint,
     Hint,
     HintBuilder,
-    check_entries,
-    check_keys,
     decode_hint,
     first_entry_seq,
     split_keys,
@@ -48,6 +46,7 @@ from aiokv._bitcask.format.record import (
     tombstone_target,
 )
 from aiokv._bitcask.index.index import Index, location
+from aiokv._bitcask.index.keydir import check_hint_entries
 from aiokv._bitcask.system import files as _files
 from aiokv._bitcask.system.segment import Segment
 from aiokv.errors import CorruptionError
@@ -91,7 +90,6 @@ class _Rebuild:
         count = hint.length
         if not count:
             return
-        check_keys(hint)
         index = self.index
         keys = hint.keys
         kinds, lengths, offsets, sizes, seqs, expiries, _targets = hint.columns
@@ -311,7 +309,7 @@ def _load_hint(directory: Path, segment: Segment) -> tuple[Hint | None, int]:
             raise BadHint("it belongs to another segment")
         if not FILE_HEADER_SIZE <= hint.covered <= segment.size:
             raise BadHint("it covers more than the segment holds")
-        check_entries(hint)
+        check_hint_entries(hint)
     except BadHint as bad:
         _drop_hint(path, bad)
         return None, 0

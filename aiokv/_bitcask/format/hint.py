@@ -267,25 +267,30 @@ def split_keys(hint: Hint) -> list[bytes]:
 
 
 def check_keys(hint: Hint) -> None:
-    """Raise :class:`BadHint` unless every key is UTF-8 (where they end is checked as they
-    are cut: by :func:`split_keys`, or by the key directory's load)."""
+    """Raise :class:`BadHint` unless every key is UTF-8 and the blob holds one separator per
+    entry (where each key ends is checked as they are cut: by :func:`split_keys`, or by the
+    key directory's load; with as many separators as keys, none can be inside a key)."""
     # Every key is UTF-8 if the blob is once its separators are made ASCII: a separator cuts
     # short any sequence begun before it, and 0xFF never occurs in UTF-8 itself. One C-level
     # check, instead of a decode per key.
     # Checked a piece at a time (each ending after a separator), not the blob at once: that
     # would make two copies of it.
     keys = hint.keys
-    start = 0
+    start = separators = 0
     while start < len(keys):
         end = bytes(keys[start + _CHECK_PIECE : start + _CHECK_PIECE + MAX_KEY_BYTES + 1]).find(
             KEY_END
         )
         end = len(keys) if end < 0 else start + _CHECK_PIECE + end + 1
+        piece = bytes(keys[start:end])
+        separators += piece.count(KEY_END)
         try:
-            bytes(keys[start:end]).replace(KEY_END, b"\n").decode("utf-8")
+            piece.replace(KEY_END, b"\n").decode("utf-8")
         except UnicodeDecodeError:
             raise BadHint("keys that are not UTF-8") from None
         start = end
+    if separators != hint.length:
+        raise BadHint("keys and entries do not match")
 
 
 def first_entry_seq(hint: Hint) -> int:

@@ -24,3 +24,16 @@ class KeyDir:
         pos: int,
     ) -> tuple[int, int, int, int, int]: ...
     def __sizeof__(self) -> int: ...
+
+def check_entries(
+    keys: bytes | memoryview[Any],
+    lengths: array[int] | memoryview[Any],
+    kinds: array[int] | memoryview[Any],
+    offsets: array[int] | memoryview[Any],
+    sizes: array[int] | memoryview[Any],
+    first: int,
+    covered: int,
+    max_key: int,
+    min_size: int,
+    max_size: int,
+) -> None: ...

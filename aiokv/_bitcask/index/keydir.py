@@ -17,8 +17,17 @@ a reader in another thread sees each change whole.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
+
+from aiokv._bitcask.format import hint as _hint
+from aiokv._bitcask.format.hint import BadHint, Hint
+from aiokv._bitcask.format.record import (
+    FILE_HEADER_SIZE,
+    HEADER_SIZE,
+    MAX_KEY_BYTES,
+    MAX_RECORD_SIZE,
+)
 
 HASH_BITS: Final = 48
 """Bits of a key's hash kept. A wider hash would not leave room for a location beside it in
@@ -146,3 +155,48 @@ def _pick() -> Any:
 
 KeyDir: Final[type[PyKeyDir]] = _pick()
 """The implementation in use: the C one where it was built."""
+
+
+# -- a hint's entries, checked before they are loaded ------------------------------------
+
+
+def check_entries_py(hint: Hint) -> None:
+    """:func:`check_hint_entries` in Python: ``format.hint``'s column checks and its UTF-8
+    check of the keys (where each key ends is then checked as the keys are loaded)."""
+    _hint.check_entries(hint)
+    _hint.check_keys(hint)
+
+
+def _check_entries_c(hint: Hint) -> None:
+    from aiokv._bitcask.index._ckeydir import check_entries
+
+    kinds, lengths, offsets, sizes = hint.columns[:4]
+    try:
+        check_entries(
+            hint.keys,
+            lengths,
+            kinds,
+            offsets,
+            sizes,
+            FILE_HEADER_SIZE,
+            hint.covered,
+            MAX_KEY_BYTES,
+            HEADER_SIZE,
+            MAX_RECORD_SIZE,
+        )
+    except ValueError as exc:
+        raise BadHint(str(exc)) from None
+
+
+def _pick_check() -> Callable[[Hint], None]:
+    if KeyDir is PyKeyDir:
+        return check_entries_py
+    return _check_entries_c
+
+
+check_hint_entries: Final[Callable[[Hint], None]] = _pick_check()
+"""Raise :class:`~format.hint.BadHint` unless a hint's entries are sound: what
+``format.hint.check_entries`` and ``check_keys`` check, and in C (with the C key directory)
+also that each key ends where its length says. One pass over the columns and the keys, with
+no Python object per entry: the Python checks' iterators cost more than loading the entries.
+"""
