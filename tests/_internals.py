@@ -26,6 +26,7 @@ from aiokv._bitcask.format.hint import (
     HintBuilder,
     check_entries,
     decode_hint,
+    has_expiries,
     split_keys,
 )
 from aiokv._bitcask.format.names import hint_name, parse_segment_name, segment_name

@@ -43,6 +43,7 @@ FAULTABLE = (
     "pread",
     "read_head",
     "read_file",
+    "map_file",
     "size",
     "fsync",
     "truncate",

@@ -1,11 +1,14 @@
 """A hint as an open reads it: its entries checked before they are loaded, by the one-pass
 check the open uses (``index.keydir.check_hint_entries``: C where the key directory is built)
-against the format's own Python checks, which define what a sound hint is."""
+against the format's own Python checks, which define what a sound hint is; its expiries looked
+for; the file mapped rather than read."""
 
 from __future__ import annotations
 
+import os
 import zlib
 from array import array
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +27,8 @@ from _internals import (
     check_entries_py,
     check_hint_entries,
     decode_hint,
+    files,
+    has_expiries,
     split_keys,
 )
 from hypothesis import HealthCheck, given, settings
@@ -178,3 +183,56 @@ def test_the_c_check_refuses_columns_of_different_lengths() -> None:
         ccheck_entries(b"a\xff", b"\x01", b"\x01", b"\x00", one, 0, 0, 1, 0, 9)
     with pytest.raises(ValueError, match="covered out of range"):
         ccheck_entries(b"a\xff", b"\x01", b"\x01", one, one, 0, -1, 1, 0, 9)
+
+
+@pytest.mark.parametrize(
+    ("expiries", "expected"),
+    [([], False), ([0.0] * 3, False), ([0.0, -0.0], False), ([0.0, 5.0], True)],
+)
+def test_has_expiries(expiries: list[float], expected: bool) -> None:
+    entries = [
+        (KIND_PUT, b"k%d" % i, FILE_HEADER_SIZE + 100 * i, 100, i + 1, expiry, 0)
+        for i, expiry in enumerate(expiries)
+    ]
+    assert has_expiries(make_hint(entries)) is expected
+
+
+def test_has_expiries_looks_past_the_first_pieces() -> None:
+    n = 20_000  # 160 KB of expiries: three pieces
+    entries = [
+        (KIND_PUT, b"k", FILE_HEADER_SIZE + 100 * i, 100, i + 1, 0.0 if i < n - 1 else 9.5, 0)
+        for i in range(n)
+    ]
+    assert has_expiries(make_hint(entries))
+
+
+# -- the file mapped, not read ----------------------------------------------------------------
+
+
+@pytest.fixture(params=[True, False], ids=["mapped", "read"])
+def mapping(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    monkeypatch.setattr(files, "MAP_WHOLE_FILES", request.param)
+    return bool(request.param)
+
+
+def test_map_file_gives_the_file_s_bytes(tmp_path: Path, mapping: bool) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"hint bytes")
+    data = files.fs.map_file(path, 100)
+    assert bytes(data) == b"hint bytes"
+    assert isinstance(data, bytes) != mapping
+    (tmp_path / "empty").write_bytes(b"")
+    assert files.fs.map_file(tmp_path / "empty", 100) == b""
+
+
+def test_map_file_refuses_what_no_hint_is(tmp_path: Path, mapping: bool) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 101)
+    with pytest.raises(files.NotRegularFileError):
+        files.fs.map_file(path, 100)
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(files.NotRegularFileError):
+        files.fs.map_file(tmp_path / "fifo", 100)
+    (tmp_path / "link").symlink_to(path)
+    with pytest.raises(files.NotRegularFileError):
+        files.fs.map_file(tmp_path / "link", 1000)

@@ -20,6 +20,7 @@ from aiokv._bitcask.format.hint import (
     HintBuilder,
     decode_hint,
     first_entry_seq,
+    has_expiries,
     split_keys,
 )
 from aiokv._bitcask.format.names import (
@@ -111,7 +112,7 @@ class _Rebuild:
                 start, pos = start + 1, end + 1
         except ValueError as exc:  # the directory's own checks of the entries
             raise BadHint(str(exc)) from None
-        if any(expiries):
+        if has_expiries(hint):
             for key, kind, offset, size, expiry in itertools.compress(
                 zip(split_keys(hint), kinds, offsets, sizes, expiries, strict=True), expiries
             ):
@@ -293,7 +294,7 @@ def _load_hint(directory: Path, segment: Segment) -> tuple[Hint | None, int]:
     path = directory / hint_name(segment.id)
     try:
         # A hint entry is at most 2 bytes longer than its record.
-        data = _files.fs.read_file(path, HINT_OVERHEAD + 2 * segment.size)
+        data = _files.fs.map_file(path, HINT_OVERHEAD + 2 * segment.size)
     except FileNotFoundError:
         return None, 0
     except OSError as exc:

@@ -44,6 +44,15 @@ HAVE_PREAD = hasattr(os, "pread")
 CAN_SYNC_DIRECTORY = sys.platform != "win32"
 """Windows cannot open a directory to fsync it; NTFS journals the metadata instead."""
 
+MAP_WHOLE_FILES = sys.platform != "win32"
+"""Whether :meth:`FileSystem.map_file` maps a file rather than reading it. Windows cannot
+remove or replace a file while it is mapped, and the open removes a hint it refuses; tests
+force the fallback by clearing this."""
+
+# Where the platform has it, a whole-file map is filled in by one call instead of a page
+# fault per few pages as it is first read.
+_MAP_FLAGS = getattr(mmap, "MAP_SHARED", 0) | getattr(mmap, "MAP_POPULATE", 0)
+
 
 class NotRegularFileError(OSError):
     """A store file's name holds something else: a FIFO, a device, a directory, or a file far
@@ -157,6 +166,30 @@ class FileSystem:
             if read > limit:
                 raise NotRegularFileError(errno.EFBIG, "grew while read", str(path))
             return parts[0] if len(parts) == 1 else b"".join(parts)
+        finally:
+            os.close(fd)
+
+    def map_file(self, path: Path, limit: int) -> mmap.mmap | bytes:
+        """All of ``path``, as :meth:`read_file` gives it, but mapped read-only (where
+        :data:`MAP_WHOLE_FILES`): its pages are then the page cache's own, not a copy in the
+        process's memory, and nothing is copied (a hint of a million keys is 60 MB, read
+        as a store opens). The map lasts while anything refers to it; the store never
+        rewrites a file in place (a new one is renamed over it), so its bytes cannot change.
+        (A file cut short under the store by another program would fault the process, as a
+        mapped segment would.)
+        """
+        if not MAP_WHOLE_FILES:
+            return self.read_file(path, limit)
+        fd = _open_regular(path)
+        try:
+            size = os.fstat(fd).st_size
+            if size > limit:
+                raise NotRegularFileError(errno.EFBIG, f"larger than {limit} bytes", str(path))
+            if not size:
+                return b""  # an empty file cannot be mapped
+            if _MAP_FLAGS:
+                return mmap.mmap(fd, size, flags=_MAP_FLAGS, prot=mmap.PROT_READ)
+            return mmap.mmap(fd, size, access=mmap.ACCESS_READ)
         finally:
             os.close(fd)
 
