@@ -26,6 +26,19 @@ def make_keys(n: int) -> list[str]:
     return [key_of(i) for i in range(n)]
 
 
+LONG_KEY_CHARS = 32
+"""The length of the reopen workload's keys: the reopen target is set for keys this long."""
+
+
+def long_key_of(i: int) -> str:
+    """``key_of(i)`` padded with ``-`` to :data:`LONG_KEY_CHARS` characters."""
+    return key_of(i).ljust(LONG_KEY_CHARS, "-")
+
+
+def make_long_keys(n: int) -> list[str]:
+    return [long_key_of(i) for i in range(n)]
+
+
 def sized_values(n: int, value_bytes: int) -> list[Value]:
     """``n`` dicts ``{"i": i, "pad": "x" * k}`` whose compact JSON is exactly ``value_bytes``.
 

@@ -1,5 +1,10 @@
 """The ``reopen`` workload: each large store opened in fresh interpreters, its open time and
-the resident memory the open added, per key."""
+the resident memory the open added, per key.
+
+Its keys are 32 characters long (``values.long_key_of``): the reopen target is set for keys of
+that length, and an open's work grows with the keys it reads back. So its stores are built for
+it, never taken over from the latency workload, whose keys are 12 characters long.
+"""
 
 from __future__ import annotations
 
@@ -25,11 +30,13 @@ from _bench.stores import (
     sqlitedict_store,
 )
 from _bench.system import directory_bytes, run_json_child
-from _bench.values import make_keys, small_value
+from _bench.values import LONG_KEY_CHARS, make_long_keys, small_value
 
 # The child process: import the library, open the store, read REOPEN_READS random keys.
 # argv: store path, key count, seed. Each library fills in IMPORT, OPEN (defining read(key) and
-# close()); resident memory is read from /proc/self/status after each step.
+# close()); resident memory is read from /proc/self/status after each step: all of it (VmRSS)
+# and its anonymous part (RssAnon: the process's own memory, without the pages of files it maps,
+# which are the page cache's).
 REOPEN_CHILD = """
 import json, os, random, sys, time
 path, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -45,13 +52,13 @@ def status(name):
     return None
 
 {import_}
-after_import = status("VmRSS")
+after_import, anon_after_import = status("VmRSS"), status("RssAnon")
 started = time.perf_counter()
 {open_}
 seconds = time.perf_counter() - started
-after_open = status("VmRSS")
+after_open, anon_after_open = status("VmRSS"), status("RssAnon")
 for i in random.Random(seed).sample(range(n), min(n, {reads})):
-    key = "key:%08d" % i
+    key = ("key:%08d" % i).ljust({key_chars}, "-")
     if read(key) != {{"i": i}}:
         raise SystemExit("wrong value for " + key)
 after_reads = status("VmRSS")
@@ -61,6 +68,8 @@ print(json.dumps({{
     "rss_after_import": after_import,
     "rss_after_open": after_open,
     "rss_after_reads": after_reads,
+    "anon_after_import": anon_after_import,
+    "anon_after_open": anon_after_open,
     "peak_rss": status("VmHWM"),
 }}))
 """
@@ -81,7 +90,10 @@ REOPEN_MODULES = {
 def reopen_child_code(series: str) -> str:
     module = REOPEN_MODULES[series]
     return REOPEN_CHILD.format(
-        import_=module.REOPEN_IMPORT, open_=module.REOPEN_OPEN, reads=REOPEN_READS
+        import_=module.REOPEN_IMPORT,
+        open_=module.REOPEN_OPEN,
+        reads=REOPEN_READS,
+        key_chars=LONG_KEY_CHARS,
     )
 
 
@@ -102,8 +114,8 @@ def reopen_workload(
     """Open each ``n``-key store in fresh interpreters; build the stores not built already."""
     runners, _notes = latency_runners()
     print(
-        f"reopen: each {n:,}-key store opened in {runs} fresh processes: open time and resident "
-        f"memory per key, then {REOPEN_READS:,} random reads",
+        f"reopen: each {n:,}-key store ({LONG_KEY_CHARS}-character keys) opened in {runs} fresh "
+        f"processes: open time and resident memory per key, then {REOPEN_READS:,} random reads",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix=TMP_PREFIX, dir=base) as tmp:
@@ -114,7 +126,8 @@ def reopen_workload(
                 row.runs.append(result)
                 print(
                     f"  {run + 1}/{runs} {row.series:<16} open {result['seconds']:.3f} s, "
-                    f"{result.get('bytes_per_key', float('nan')):,.1f} B/key after open, "
+                    f"{result.get('bytes_per_key', float('nan')):,.1f} B/key after open "
+                    f"({result.get('anon_bytes_per_key', float('nan')):,.1f} anonymous), "
                     f"{result.get('bytes_per_key_after_reads', float('nan')):,.1f} B/key after "
                     f"{REOPEN_READS:,} reads",
                     flush=True,
@@ -129,22 +142,21 @@ def build_stores(
     stores: dict[str, Path],
     skipped: Sequence[str],
 ) -> list[ReopenRow]:
-    """A row per runner not ``skipped``, its store built in ``where`` unless ``stores`` has
-    one already (those of the latency workload); ``stores`` lists every store after it."""
+    """A row per runner not ``skipped`` (too slow to build at the latency workload's largest
+    size), its store of ``n`` long keys built in ``where`` and listed in ``stores``. The
+    stores ``stores`` holds already are the latency workload's, of shorter keys: not used."""
     rows: list[ReopenRow] = []
     keys: list[str] | None = None
     for runner in runners:
         if runner.name in skipped:
             print(f"  note: {runner.name}: skipped (its {n:,}-key store was not built)")
             continue
-        path = stores.get(runner.series)
-        if path is None:
-            keys = keys if keys is not None else make_keys(n)
-            path = store_dir(where, runner.series)
-            started = time.perf_counter()
-            runner.load(path, keys, small_value)
-            print(f"  {runner.name}: built in {time.perf_counter() - started:.1f} s", flush=True)
-            stores[runner.series] = path
+        keys = keys if keys is not None else make_long_keys(n)
+        path = store_dir(where, runner.series)
+        started = time.perf_counter()
+        runner.load(path, keys, small_value)
+        print(f"  {runner.name}: built in {time.perf_counter() - started:.1f} s", flush=True)
+        stores[runner.series] = path
         rows.append(ReopenRow(runner.series, n, directory_bytes(path)))
     return rows
 
@@ -161,4 +173,6 @@ def reopen_child(series: str, path: Path, n: int, seed: int) -> dict[str, Any]:
         result["bytes_per_key_after_reads"] = (
             result["rss_after_reads"] - result["rss_after_import"]
         ) / n
+    if result["anon_after_open"] is not None and result["anon_after_import"]:
+        result["anon_bytes_per_key"] = (result["anon_after_open"] - result["anon_after_import"]) / n
     return result
