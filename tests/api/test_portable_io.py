@@ -1,4 +1,5 @@
-"""The seek-and-read fallback for platforms without os.pread (Windows) reads the right bytes."""
+"""The seek-and-read fallback for platforms without os.pread (Windows) reads the right bytes;
+with hints read at open rather than mapped, as there."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def without_pread(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_files, "HAVE_PREAD", False)
     # As on Windows: any read that still went through pread would fail loudly.
     monkeypatch.delattr(os, "pread")
+    monkeypatch.setattr(_files, "MAP_WHOLE_FILES", False)
 
 
 def segment_count(path: Path) -> int:
