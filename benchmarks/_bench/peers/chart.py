@@ -44,6 +44,7 @@ def chart_groups(found: dict[str, Workload]) -> list[Group]:
                     bars[series] = best[1]
             ours = workload.best(phase, AIOKV)
             mode = ours[0].runner.name.removeprefix("aiokv ").replace("fsync ", "") if ours else ""
+            mode = mode.replace(" [", "\n[")  # the loop, if not asyncio's, on a line of its own
             title = LABELS[key] if key in ("mixed", "fsync") else f"{LABELS[key]} {phase}"
             groups.append((f"{title}\n({mode})", bars))
     return groups
