@@ -73,6 +73,7 @@ from aiokv._core.codec import (
     VALUE_JSON,
     VALUE_JSON64,
     _encode_with_json,
+    _least_json_size_py,
     decode_value,
     encode_value,
 )
@@ -88,6 +89,10 @@ try:
 except ImportError:
     CKeyDir = None  # type: ignore[assignment,misc]
     ccheck_entries = None  # type: ignore[assignment]
+try:
+    from aiokv._core._ccodec import least_json_size as c_least_json_size
+except ImportError:
+    c_least_json_size = None  # type: ignore[assignment]
 
 
 # -- a store's engine, for tests that look inside a running store ----------------------------

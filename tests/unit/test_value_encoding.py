@@ -33,6 +33,10 @@ from hypothesis import strategies as st
 
 from aiokv import MAX_VALUE_DEPTH, AsyncDataStore, InvalidValueError, ValueTooLargeError
 
+# The walk before the encoder is C where it was built; AIOKV_PURE_PYTHON=1 runs these on the
+# Python one.
+pytestmark = pytest.mark.purepy
+
 
 def nested_lists(depth: int) -> dict[str, Any]:
     inner: Any = []

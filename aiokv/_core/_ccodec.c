@@ -1,0 +1,494 @@
+/*
+ * aiokv._core._ccodec: the walk of a value before it is encoded, in C.
+ *
+ * least_json_size(value) returns what aiokv._core.codec._least_json_size_py returns, which is
+ * the specification: (least, kinds), where least is a lower bound of the size of the value's
+ * compact JSON (some number over MAX_VALUE_BYTES once the bound passes it: the same one, as
+ * both check it against the limit at the same points), -1 if containers nest deeper than
+ * MAX_VALUE_DEPTH, or -2 (CYCLE) if a container is met inside itself; and kinds is 0
+ * (plain), 1 (plain with floats) or 2 (other). It walks in the same order as the Python
+ * walk, so the two agree on which of a cycle, the depth or the size is met first:
+ *
+ *   - a dict with no container among its values (the common value) is bounded in one pass;
+ *   - otherwise a stack of (container, depth) is popped until empty. A container popped is a
+ *     cycle if it is on the path of containers being walked, too deep past MAX_VALUE_DEPTH;
+ *     else its brackets and commas (2 * len + 1) are counted, then its keys and scalar items,
+ *     and its containers are pushed in order (so walked last first);
+ *   - a list of BATCH or more exact dicts, none on the path, is bounded all at once: their
+ *     brackets, then their keys and values, their values' containers pushed two levels down.
+ *
+ * Only exact types are plain; a subclass of dict, list or str, and a tuple, are counted
+ * by their own storage (as orjson writes them), whatever their __len__ or __iter__ say. No
+ * Python code runs and no Python object is made during the walk, so the value cannot change
+ * under it and every reference it holds is borrowed.
+ *
+ * Cost: a few nanoseconds an item. Memory: the path (at most MAX_VALUE_DEPTH containers) and
+ * its hash set live on the C stack; the stack of containers to walk starts there too and grows
+ * on the heap only past INLINE_STACK containers (at most MAX_VALUE_BYTES / 2 ever: each counts
+ * two bytes in its parent before it is pushed).
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+/* aiokv/_core/codec.py: the tests compare the two walks at every limit, so a change made
+   there and not here fails them. */
+#define MAX_VALUE_BYTES 16384
+#define MAX_VALUE_DEPTH 256
+#define BATCH 8
+#define TOO_DEEP (-1)
+#define CYCLE (-2)
+#define PLAIN 0
+#define PLAIN_WITH_FLOATS 1
+#define OTHER 2
+
+#define SAW_OTHER 1
+#define SAW_FLOAT 2
+
+/* What a step of the walk says: go on; stop, the bound past the limit; a container among a
+   flat dict's values (walk it nested); too deep; a cycle; or fail (out of memory, an
+   exception set). */
+#define GO 0
+#define STOP 1
+#define HOLDS_CONTAINER 2
+#define DEEPER 3
+#define LOOPS 4
+#define FAIL (-1)
+
+/* The path is searched entry by entry while it is short (most values nest a few levels);
+   past SHORT_PATH entries a hash set of it is built, twice the longest path and a power of
+   two so a probe ends soon, and kept from then on. */
+#define SHORT_PATH 16
+#define PATH_SLOTS 512
+#define INLINE_STACK 64
+
+typedef struct {
+    PyObject *obj;
+    Py_ssize_t depth;
+} Entry;
+
+typedef struct {
+    int64_t least;
+    int flags;
+    /* The containers still to walk, popped last first. */
+    Entry *stack;
+    Py_ssize_t size, capacity;
+    /* The containers being walked, from the value down; once hashed is set, slot[i] is
+       path[i]'s slot in table, which holds i + 1 there (0 is empty). Entries leave in the
+       reverse order they came in, so emptying a slot restores the table exactly as it was
+       before that entry came. */
+    Py_ssize_t path_len;
+    int hashed;
+    Entry path[MAX_VALUE_DEPTH];
+    uint16_t slot[MAX_VALUE_DEPTH];
+    uint16_t table[PATH_SLOTS];
+    Entry inline_stack[INLINE_STACK];
+} Walk;
+
+/* ---------------------------------------------------------------- the path and the stack */
+
+static inline size_t
+slot_of(PyObject *obj)
+{
+    /* Fibonacci hashing: the top bits of the address times 2**64 / phi. */
+    return (size_t)(((uint64_t)(uintptr_t)obj * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - 9));
+}
+
+static int
+on_path(const Walk *w, PyObject *obj)
+{
+    if (!w->hashed) {
+        for (Py_ssize_t i = 0; i < w->path_len; i++) {
+            if (w->path[i].obj == obj) {
+                return 1;
+            }
+        }
+        return 0;
+    }
+    for (size_t i = slot_of(obj); w->table[i]; i = (i + 1) % PATH_SLOTS) {
+        if (w->path[w->table[i] - 1].obj == obj) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The caller has checked obj is not on the path, and depth <= MAX_VALUE_DEPTH: depths on
+   the path rise strictly from 1, so it never holds more than MAX_VALUE_DEPTH entries. */
+static void
+hash_entry(Walk *w, Py_ssize_t at)
+{
+    size_t i = slot_of(w->path[at].obj);
+    while (w->table[i]) {
+        i = (i + 1) % PATH_SLOTS;
+    }
+    w->table[i] = (uint16_t)(at + 1);
+    w->slot[at] = (uint16_t)i;
+}
+
+static void
+path_push(Walk *w, PyObject *obj, Py_ssize_t depth)
+{
+    w->path[w->path_len].obj = obj;
+    w->path[w->path_len].depth = depth;
+    w->path_len++;
+    if (w->hashed) {
+        hash_entry(w, w->path_len - 1);
+    }
+    else if (w->path_len > SHORT_PATH) {
+        memset(w->table, 0, sizeof w->table);
+        for (Py_ssize_t at = 0; at < w->path_len; at++) {
+            hash_entry(w, at);
+        }
+        w->hashed = 1;
+    }
+}
+
+/* Leave every container of the path at depth or below it: all of them have been walked. */
+static void
+path_leave(Walk *w, Py_ssize_t depth)
+{
+    while (w->path_len && w->path[w->path_len - 1].depth >= depth) {
+        w->path_len--;
+        if (w->hashed) {
+            w->table[w->slot[w->path_len]] = 0;
+        }
+    }
+}
+
+static int
+push(Walk *w, PyObject *obj, Py_ssize_t depth)
+{
+    if (w->size == w->capacity) {
+        Py_ssize_t capacity = 2 * w->capacity;
+        Entry *grown = w->stack == w->inline_stack
+                           ? PyMem_Malloc((size_t)capacity * sizeof(Entry))
+                           : PyMem_Realloc(w->stack, (size_t)capacity * sizeof(Entry));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return FAIL;
+        }
+        if (w->stack == w->inline_stack) {
+            memcpy(grown, w->inline_stack, sizeof w->inline_stack);
+        }
+        w->stack = grown;
+        w->capacity = capacity;
+    }
+    w->stack[w->size].obj = obj;
+    w->stack[w->size].depth = depth;
+    w->size++;
+    return GO;
+}
+
+/* ---------------------------------------------------------------- items */
+
+static inline int
+is_container(PyObject *obj)
+{
+    return PyDict_Check(obj) || PyList_Check(obj) || PyTuple_Check(obj);
+}
+
+/* A container's own length: its storage's, whatever a subclass's __len__ says. */
+static inline Py_ssize_t
+length_of(PyObject *obj)
+{
+    return PyDict_Check(obj) ? PyDict_GET_SIZE(obj) : Py_SIZE(obj);
+}
+
+/* Add a string's least JSON size: at least a byte a character, and the quotes. The bound is
+   checked against the limit only where the Python walk checks it, so that the two give the
+   same number even past the limit (in an int64_t, the items of the MAX_VALUE_BYTES / 2
+   containers at most looked at cannot overflow). */
+static inline int
+add_str(Walk *w, PyObject *str)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    /* A legacy string (made by the old C API) is readied first, as len() would. */
+    if (!PyUnicode_IS_READY(str) && PyUnicode_READY(str) < 0) {
+        return FAIL;
+    }
+#endif
+    w->least += PyUnicode_GET_LENGTH(str) + 2;
+    return GO;
+}
+
+/* An item of a container: a scalar counted, a container pushed at depth (_least_items). */
+static inline int
+add_item(Walk *w, PyObject *item, Py_ssize_t depth)
+{
+    PyTypeObject *type = Py_TYPE(item);
+    if (type == &PyUnicode_Type) {
+        return add_str(w, item);
+    }
+    if (type == &PyLong_Type || type == &PyBool_Type || item == Py_None) {
+        w->least++;
+        return GO;
+    }
+    if (type == &PyDict_Type || type == &PyList_Type) {
+        return push(w, item, depth);
+    }
+    if (type == &PyFloat_Type) {
+        w->least++;
+        w->flags |= SAW_FLOAT;
+        return GO;
+    }
+    w->flags |= SAW_OTHER; /* a subclass, a tuple or a type JSON lacks: never plain */
+    if (PyUnicode_Check(item)) {
+        return add_str(w, item);
+    }
+    if (is_container(item)) {
+        return push(w, item, depth);
+    }
+    w->least++;
+    return GO;
+}
+
+/* A dict's keys (those that are strings, subclasses too) and values (_least_keys). */
+static int
+add_dict(Walk *w, PyObject *dict, Py_ssize_t depth)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        int step = PyUnicode_Check(key) ? add_str(w, key) : GO;
+        if (step == GO) {
+            step = add_item(w, value, depth);
+        }
+        if (step != GO) {
+            return step;
+        }
+    }
+    return GO;
+}
+
+static int
+add_items(Walk *w, PyObject *seq, Py_ssize_t depth)
+{
+    PyObject **items = PySequence_Fast_ITEMS(seq); /* a list's or a tuple's own array */
+    for (Py_ssize_t i = 0, n = Py_SIZE(seq); i < n; i++) {
+        int step = add_item(w, items[i], depth);
+        if (step != GO) {
+            return step;
+        }
+    }
+    return GO;
+}
+
+/* ---------------------------------------------------------------- a list of records */
+
+/* Whether list's items are all exact dicts, none of them on the path (_plain_dicts). */
+static int
+plain_dicts(const Walk *w, PyObject *list)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *item = PyList_GET_ITEM(list, i);
+        if (!PyDict_CheckExact(item) || on_path(w, item)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A list of exact dicts at once: all their brackets (STOP if they alone pass the limit),
+   then all their keys and values, their values' containers pushed at depth (_least_dicts). */
+static int
+add_dicts(Walk *w, PyObject *list, Py_ssize_t depth)
+{
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    int64_t brackets = n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        brackets += 2 * (int64_t)PyDict_GET_SIZE(PyList_GET_ITEM(list, i));
+    }
+    w->least += brackets;
+    if (brackets > MAX_VALUE_BYTES) {
+        return STOP;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int step = add_dict(w, PyList_GET_ITEM(list, i), depth);
+        if (step != GO) {
+            return step;
+        }
+    }
+    return GO;
+}
+
+/* ---------------------------------------------------------------- the walks */
+
+/* A container popped at depth: its own size, keys and scalars, its containers pushed. */
+static int
+add_container(Walk *w, PyObject *obj, Py_ssize_t depth)
+{
+    w->least += 2 * (int64_t)length_of(obj) + 1; /* brackets, commas (and a dict's colons) */
+    if (w->least > MAX_VALUE_BYTES) {
+        return STOP; /* before looking at a single item: a list of 10**7 costs nothing */
+    }
+    path_push(w, obj, depth);
+    int step;
+    if (PyList_CheckExact(obj)) {
+        step = PyList_GET_SIZE(obj) >= BATCH && depth < MAX_VALUE_DEPTH && plain_dicts(w, obj)
+                   ? add_dicts(w, obj, depth + 2)
+                   : add_items(w, obj, depth + 1);
+    }
+    else {
+        if (!PyDict_CheckExact(obj)) {
+            w->flags |= SAW_OTHER; /* a tuple or a subclass: bounded as an exact one */
+        }
+        step = PyDict_Check(obj) ? add_dict(w, obj, depth + 1) : add_items(w, obj, depth + 1);
+    }
+    return step == GO && w->least > MAX_VALUE_BYTES ? STOP : step;
+}
+
+/* _least_nested_json_size: GO when walked to the end, STOP past the limit, DEEPER, LOOPS
+   or FAIL. */
+static int
+walk_nested(Walk *w, PyObject *value)
+{
+    w->least = 0;
+    w->flags = PyDict_CheckExact(value) ? 0 : SAW_OTHER;
+    w->stack[0].obj = value;
+    w->stack[0].depth = 1;
+    w->size = 1;
+    while (w->size) {
+        Entry next = w->stack[--w->size];
+        path_leave(w, next.depth);
+        if (on_path(w, next.obj)) {
+            return LOOPS;
+        }
+        if (next.depth > MAX_VALUE_DEPTH) {
+            return DEEPER;
+        }
+        int step = add_container(w, next.obj, next.depth);
+        if (step != GO) {
+            return step;
+        }
+    }
+    return GO;
+}
+
+/* The flat dict of _least_json_size: GO when bounded, STOP past the limit, HOLDS_CONTAINER
+   when a value is a container (then it is walked nested). As in the Python walk, a str
+   subclass counts one byte here, and only keys exactly of type str count. */
+static int
+walk_flat(Walk *w, PyObject *dict)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *item;
+    w->least = 2 * (int64_t)PyDict_GET_SIZE(dict) + 1;
+    w->flags = SAW_OTHER;
+    if (w->least > MAX_VALUE_BYTES) {
+        return STOP;
+    }
+    w->flags = 0;
+    while (PyDict_Next(dict, &pos, &key, &item)) {
+        PyTypeObject *type = Py_TYPE(item);
+        int step = GO;
+        if (type == &PyUnicode_Type) {
+            step = add_str(w, item);
+        }
+        else if (type == &PyLong_Type || type == &PyBool_Type || item == Py_None) {
+            w->least++;
+        }
+        else if (type == &PyFloat_Type) {
+            w->least++;
+            w->flags |= SAW_FLOAT;
+        }
+        else if (is_container(item)) {
+            return HOLDS_CONTAINER;
+        }
+        else { /* a subclass of str or int, or a type JSON lacks: one byte, never plain */
+            w->least++;
+            w->flags |= SAW_OTHER;
+        }
+        if (step == GO && PyUnicode_CheckExact(key)) {
+            step = add_str(w, key);
+        }
+        if (step == FAIL) {
+            return FAIL;
+        }
+    }
+    return GO;
+}
+
+/* (least, kinds): built only once the walk is over, as building an object may run the
+   garbage collector, and with it Python code. */
+static PyObject *
+result(int64_t least, int kinds)
+{
+    PyObject *bound = PyLong_FromLongLong((long long)least);
+    PyObject *kind = PyLong_FromLong(kinds);
+    PyObject *tuple = bound && kind ? PyTuple_Pack(2, bound, kind) : NULL;
+    Py_XDECREF(bound);
+    Py_XDECREF(kind);
+    return tuple;
+}
+
+static PyObject *
+least_json_size(PyObject *module, PyObject *value)
+{
+    (void)module;
+    if (!PyDict_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "a value is a dict, not %.200s", Py_TYPE(value)->tp_name);
+        return NULL;
+    }
+    Walk w;
+    w.stack = w.inline_stack;
+    w.capacity = INLINE_STACK;
+    w.size = 0;
+    w.path_len = 0;
+    w.hashed = 0;
+    int step = PyDict_CheckExact(value) ? walk_flat(&w, value) : HOLDS_CONTAINER;
+    if (step == HOLDS_CONTAINER) {
+        step = walk_nested(&w, value);
+    }
+    if (w.stack != w.inline_stack) {
+        PyMem_Free(w.stack);
+    }
+    if (step == FAIL) {
+        return NULL;
+    }
+    if (step == LOOPS || step == DEEPER) {
+        return result(step == LOOPS ? CYCLE : TOO_DEEP, OTHER);
+    }
+    int kinds = (w.flags & SAW_OTHER) ? OTHER : (w.flags & SAW_FLOAT) ? PLAIN_WITH_FLOATS : PLAIN;
+    return result(w.least, kinds);
+}
+
+PyDoc_STRVAR(least_json_size_doc,
+             "least_json_size(value, /)\n"
+             "--\n"
+             "\n"
+             "A lower bound of the size of value's compact JSON (any number over the value\n"
+             "limit once past it), -1 if it nests too deeply, -2 if it holds a cycle; and what\n"
+             "kinds of objects it holds: 0 plain, 1 plain with floats, 2 other.\n"
+             "\n"
+             "The behaviour is that of aiokv._core.codec._least_json_size_py.");
+
+static PyMethodDef ccodec_methods[] = {
+    {"least_json_size", least_json_size, METH_O, least_json_size_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyModuleDef_Slot ccodec_slots[] = {
+#ifdef Py_mod_multiple_interpreters
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef ccodec_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "aiokv._core._ccodec",
+    .m_doc = "The walk of a value before it is encoded, in C: see aiokv._core.codec.",
+    .m_size = 0,
+    .m_methods = ccodec_methods,
+    .m_slots = ccodec_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__ccodec(void)
+{
+    return PyModuleDef_Init(&ccodec_module);
+}
