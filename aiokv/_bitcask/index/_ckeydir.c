@@ -5,6 +5,10 @@
  * type only stores the same mapping (a key's keyed 48-bit hash -> a location) in about 24
  * bytes per key instead of a dict's ~200.
  *
+ * The module also has check_entries, the open's check of a hint's entries before they are
+ * loaded: aiokv._bitcask.format.hint's check_entries and check_keys in one pass, with no
+ * Python object per entry (the format's limits are its arguments).
+ *
  * Layout
  * ------
  * entries: a dense array of 16-byte Entry records, kept packed: removing an entry moves the

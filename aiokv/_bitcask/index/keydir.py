@@ -12,6 +12,9 @@ where it is not). ``AIOKV_PURE_PYTHON=1`` in the environment picks the pure one.
 
 Every method runs to its end without releasing the GIL or calling back into Python code, so
 a reader in another thread sees each change whole.
+
+:func:`check_hint_entries` checks a hint's entries before an open loads them, likewise in C
+where the C key directory is in use.
 """
 
 from __future__ import annotations
