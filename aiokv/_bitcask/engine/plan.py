@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
 from aiokv import errors
 from aiokv._bitcask.engine.space import Shared
-from aiokv._bitcask.format.hint import HINT_OVERHEAD, entry_size
+from aiokv._bitcask.format.hint import HINT_ENTRY_SIZE, HINT_OVERHEAD, entry_size
 from aiokv._bitcask.format.record import (
     FILE_HEADER_SIZE,
+    HEADER_SIZE,
     KIND_PUT,
-    delete_size,
+    TOMBSTONE_VALUE_SIZE,
     encode_delete,
     encode_put,
-    put_size,
 )
 from aiokv._bitcask.index.index import segment_of, tombstone_size
 from aiokv._core.codec import VALUE_JSON
@@ -48,21 +48,16 @@ class Op:
     expiry: float
     future: asyncio.Future[None]
     encoding: int = VALUE_JSON  # of a put's value
-    taken: bool = False  # the writer has decided it: it will be written or refused
+    # The writer has decided it (it will be written or refused) and its batch has not ended.
+    taken: bool = False
 
 
-@dataclass(slots=True)
-class Accepted:
-    """An op laid out in the batch: where its record goes and what it is numbered."""
-
-    op: Op
-    offset: int
-    size: int
-    seq: int
-    target: int  # a tombstone's target segment; 0 for a put
-    # A delete's: the location of the record it deletes, when that was in the index as the
-    # batch was planned (None: written by an earlier op of the batch).
-    deletes: int | None = None
+Accepted: TypeAlias = "tuple[Op, int, int, int, int, int | None]"
+"""An op laid out in the batch: ``(op, offset, size, seq, target, deletes)``: where its record
+goes, its size and sequence number; a tombstone's target segment (0 for a put) and, for a
+delete, the location of the record it deletes when that was in the index as the batch was
+planned (None: written by an earlier op of the batch). A tuple, not a class: one is made for
+every op written, on the create path."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -137,9 +132,9 @@ class Planner:
         self._index = shared.index
         self._segment_bytes = shared.options.segment_bytes
         self._max_size = shared.options.max_size
-        self._touched: dict[str, bool] = {}  # key -> live after the ops laid out so far
-        self._placed: dict[str, int] = {}  # key -> the segment holding its live record
-        self._indexed: dict[str, int] = {}  # key -> its live record's location in the index
+        self._touched: dict[bytes, bool] = {}  # key -> live after the ops laid out so far
+        self._placed: dict[bytes, int] = {}  # key -> the segment holding its live record
+        self._indexed: dict[bytes, int] = {}  # key -> its live record's location in the index
         self._plan = Plan()
 
     def plan(self, batch: list[Op], hint_size: int, now: float) -> Plan:
@@ -158,122 +153,122 @@ class Planner:
         self._placed.clear()
         self._indexed.clear()
         plan = self._plan = Plan()
+        place = self._place
         for position, op in enumerate(batch):
             if op.future.done():
                 continue  # cancelled by its caller before it was written: it never happened
             op.taken = True
-            if not self._place(op):
+            if not place(op):
+                op.taken = False  # not decided: it waits for the next batch
                 plan.carried = batch[position:]
                 break
         return plan
 
     def _place(self, op: Op) -> bool:
         """Decide ``op`` and lay it out if accepted; False if it must wait for the next
-        batch (it would open a new segment after other ops of this one)."""
+        batch (it would open a new segment after other ops of this one).
+
+        Every op of every batch passes here, so the common case (a create of a new key that
+        fits the active segment and ``max_size``) is decided with local arithmetic and no
+        further call; the rest (refusals, a roll-over) go to the methods below.
+        """
         plan = self._plan
+        key = op.key_bytes
         is_put = op.kind == KIND_PUT
-        error: DataStoreError | None = self._check_key(op, is_put)
-        if error is not None:
-            plan.refused[id(op)] = error
+        touched = self._touched.get(key)
+        if touched is None:
+            found = self._index.find(key)
+            live = found is not None and self._unexpired(key, found)
+        else:
+            found, live = None, touched  # decided by an earlier op of the batch
+        if live is is_put:  # a create of a live key, or a delete of an absent one
+            plan.refused[id(op)] = (errors.key_exists if is_put else errors.key_not_found)(op.key)
             return True
-        size = put_size(op.key_bytes, op.value) if is_put else delete_size(op.key_bytes)
-        hint_entry = entry_size(len(op.key_bytes))
-        header = 0
+        if is_put:
+            size = HEADER_SIZE + len(key) + len(op.value)
+            # An expired entry still in the index already holds its tombstone's room.
+            tombstones = self._tombstones + (0 if found is not None else tombstone_size(key))
+        else:
+            size = HEADER_SIZE + len(key) + TOMBSTONE_VALUE_SIZE
+            tombstones = self._tombstones - tombstone_size(key)
+        written = size + HINT_ENTRY_SIZE + len(key)  # the record and its hint entry
         cursor = self._cursor
-        if cursor + self._hint + size + hint_entry > self._segment_bytes and (
-            cursor > FILE_HEADER_SIZE
-        ):
+        header = 0
+        if cursor + self._hint + written > self._segment_bytes and cursor > FILE_HEADER_SIZE:
             if plan.accepted:
                 return False
             header = self._hint + FILE_HEADER_SIZE  # the sealed segment's hint, the new header
-        after, error = self._check_room(op, is_put, size + hint_entry, header)
-        if error is None and header:
-            error = self._roll_over()
-        if error is not None:
-            plan.refused[id(op)] = error
-            if is_put and isinstance(error, StoreFullError):
-                plan.no_room.append(op)
+        needed = self._disk + header + written + (HINT_OVERHEAD if header else self._hint)
+        if is_put:
+            needed += delete_reserve(tombstones, self._segment_bytes) + self._compaction_room
+        if needed > self._max_size:
+            self._refuse_for_room(op, is_put, written, tombstones)
             return True
-        self._lay_out(op, is_put, size, hint_entry, after)
+        if header and not self._roll_over(op):
+            return True
+        self._lay_out(op, is_put, size, written, tombstones)
         return True
 
-    def _check_key(self, op: Op, is_put: bool) -> DataStoreError | None:
-        """A create of a live key or a delete of an absent one is refused."""
-        key = op.key
-        live = self._touched.get(key)
-        if live is None:
-            loc = self._index.get_live(op.key_bytes, self._now)
-            live = loc is not None
-            if loc is not None:
-                self._placed[key] = segment_of(loc)
-                self._indexed[key] = loc
-        if is_put and live:
-            return errors.key_exists(key)
-        if not is_put and not live:
-            return errors.key_not_found(key)
-        return None
+    def _unexpired(self, key: bytes, loc: int) -> bool:
+        """Whether ``key``, indexed at ``loc``, is live as of the batch's time (an expired
+        key stays indexed until the reaper drops it)."""
+        deadline = self._index.deadline(key)
+        if deadline and self._now >= deadline:
+            return False
+        self._placed[key] = segment_of(loc)
+        self._indexed[key] = loc
+        return True
 
-    def _check_room(
-        self, op: Op, is_put: bool, size: int, header: int
-    ) -> tuple[int, StoreFullError | None]:
-        """The tombstone room after ``op``, and the error if its ``size`` bytes (record and
-        hint entry) after ``header`` bytes do not fit under ``max_size``."""
-        needed = self._disk + header + size + (HINT_OVERHEAD if header else self._hint)
+    def _refuse_for_room(self, op: Op, is_put: bool, written: int, tombstones: int) -> None:
+        """Refuse ``op``, which would take the store past ``max_size``: a delete only past
+        the delete reserve (every live key's), a create past that and the compaction room."""
         if not is_put:
-            after = self._tombstones - tombstone_size(op.key_bytes)
-            if needed > self._max_size:  # the delete reserve prevents it
-                return after, StoreFullError(
-                    f"store is full: no room for the delete marker of {describe_key(op.key)}"
-                )
-            return after, None
-        # An expired entry still in the index already holds its tombstone's room.
-        if self._touched.get(op.key, True) and op.key_bytes in self._index:
-            after = self._tombstones
+            error = StoreFullError(
+                f"store is full: no room for the delete marker of {describe_key(op.key)}"
+            )
         else:
-            after = self._tombstones + tombstone_size(op.key_bytes)
-        reserve = delete_reserve(after, self._segment_bytes) + self._compaction_room
-        if needed + reserve > self._max_size:
-            return after, StoreFullError(
+            reserve = delete_reserve(tombstones, self._segment_bytes) + self._compaction_room
+            error = StoreFullError(
                 f"store is full: creating {describe_key(op.key)} needs "
-                f"{size - entry_size(len(op.key_bytes))} bytes, but {self._disk} of max_size "
+                f"{written - entry_size(len(op.key_bytes))} bytes, but {self._disk} of max_size "
                 f"{self._max_size} are in use and {reserve} are kept free for deletes and "
                 "compaction"
             )
-        return after, None
+            self._plan.no_room.append(op)
+        self._plan.refused[id(op)] = error
 
-    def _roll_over(self) -> StoreIOError | None:
-        """Open the next segment at this op: numbered here, on the loop thread, where
-        compaction takes numbers too."""
+    def _roll_over(self, op: Op) -> bool:
+        """Open the next segment at ``op``: numbered here, on the loop thread, where
+        compaction takes numbers too. False (``op`` refused) if no number is left."""
         space = self._space
         try:
             segment_id = space.take_segment_id()
         except StoreIOError as exc:
             self._plan.failure = exc
-            return exc
+            self._plan.refused[id(op)] = exc
+            return False
         self._plan.roll = RollOver(segment_id, space.next_seq)
         self._disk += self._hint + FILE_HEADER_SIZE
         self._hint = HINT_OVERHEAD
         self._cursor = FILE_HEADER_SIZE
-        return None
+        return True
 
-    def _lay_out(
-        self, op: Op, is_put: bool, size: int, hint_entry: int, tombstones_after: int
-    ) -> None:
+    def _lay_out(self, op: Op, is_put: bool, size: int, written: int, tombstones: int) -> None:
         plan = self._plan
-        key = op.key
+        key = op.key_bytes
         seq = self._space.take_seq()
         if is_put:
-            plan.parts.append(encode_put(seq, op.key_bytes, op.value, op.expiry, op.encoding))
+            plan.parts.append(encode_put(seq, key, op.value, op.expiry, op.encoding))
             roll = plan.roll
             self._placed[key] = roll.segment_id if roll else self._active_id
-            plan.accepted.append(Accepted(op, self._cursor, size, seq, 0))
+            plan.accepted.append((op, self._cursor, size, seq, 0, None))
         else:
             target = self._placed[key]
-            plan.parts.append(encode_delete(seq, op.key_bytes, target))
+            plan.parts.append(encode_delete(seq, key, target))
             deletes = self._indexed.pop(key, None)
-            plan.accepted.append(Accepted(op, self._cursor, size, seq, target, deletes))
+            plan.accepted.append((op, self._cursor, size, seq, target, deletes))
         self._cursor += size
-        self._hint += hint_entry
-        self._disk += size
-        self._tombstones = tombstones_after
+        self._hint += written - size
+        self._disk += size  # the hint entry is counted in self._hint
+        self._tombstones = tombstones
         self._touched[key] = is_put

@@ -53,10 +53,16 @@ REMAP_BYTES: Final = 1 << 20
 
 
 class Writer:
-    """The writer task: owns the queue, the active segment's hint and the order of writes.
+    """The writer task: owns the pending ops, the active segment's hint and the order of writes.
 
     It changes the index for the batches it writes (compaction and the reaper change it too:
     see :class:`~aiokv._bitcask.engine.space.Shared`).
+
+    Callers append their op to a plain list and await the op's own future; the writer is
+    woken once per batch, not once per op, and resolves each future as its batch is written.
+    So a create costs one future and one wake-up of its task, the least an awaited write on
+    asyncio can cost (an ``asyncio.Queue`` and an ``asyncio.shield`` per op cost three more
+    callbacks each).
 
     :param hint: the active segment's hint entries so far (the hint is written when the
         segment is sealed, and at close); creates keep room for it, since a segment is sealed
@@ -82,11 +88,14 @@ class Writer:
         self._reclaim = reclaim
         self._on_dead = on_dead
         self.failure: StoreIOError | None = None
-        self._queue: asyncio.Queue[Op | None] = asyncio.Queue(QUEUE_MAX_OPS)
+        self._pending: list[Op] = []  # queued ops, in the order they came
+        self._pending_bytes = 0  # their records' size
         self._carry: deque[Op] = deque()  # ops that did not fit the active segment's remainder
-        self._stopping = False  # the stop marker was taken from the queue
+        self._wake: asyncio.Future[None] | None = None  # the idle writer awaits it
+        self._room: asyncio.Future[None] | None = None  # callers wait on it for room
+        self._batch_end: asyncio.Future[None] | None = None  # see _settle
         self._stop_requested = False
-        self._finished = False  # the writer will read the queue no more
+        self._finished = False  # the writer will read the pending ops no more
         self._new_segment: Segment | None = None
         self._made_dead = False
         self._planner = Planner(shared)
@@ -95,54 +104,74 @@ class Writer:
 
     async def submit(self, op: Op) -> None:
         """Queue ``op`` and wait until it is written (or refused)."""
-        if self.failure is not None:
-            raise StoreIOError(str(self.failure)) from self.failure
-        await self._queue.put(op)
-        if self._finished and not op.future.done():
-            # Queued (after waiting for room) behind the writer's last look at the queue.
-            op.future.set_exception(
-                StoreIOError(str(self.failure))
-                if self.failure is not None
-                else errors.closed_before_write()
-            )
+        while len(self._pending) >= QUEUE_MAX_OPS:
+            self._check_accepting()
+            await self._wait_for_room()
+        self._check_accepting()
+        self._append(op)
         try:
-            await asyncio.shield(op.future)
+            await op.future
         except asyncio.CancelledError:
-            # The caller was cancelled. An op the writer has not decided yet is dropped (it
-            # skips a done future); one it has decided is being written, so the caller waits
-            # for that to finish, however often it is cancelled meanwhile. Either way, once
-            # the CancelledError propagates the op has happened or never will: a read after it
-            # sees the final state, not one a late write changes afterwards.
-            if not op.taken:
-                op.future.cancel()
-                raise
-            while not op.future.done():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.shield(op.future)
-            if not op.future.cancelled():
+            # The caller was cancelled, which cancelled ``op.future``. An op the writer has
+            # not decided yet is then dropped (it skips a done future); one it has decided is
+            # being written, so the caller waits for its batch to end, however often it is
+            # cancelled meanwhile. Either way, once the CancelledError propagates the op has
+            # happened or never will: a read after it sees the final state, not one a late
+            # write changes afterwards.
+            if op.taken:
+                await self._settle(op)
+            elif op.future.done() and not op.future.cancelled():
                 op.future.exception()  # retrieved, so asyncio does not log it as unhandled
             raise
 
     def submit_nowait(self, op: Op) -> bool:
         """Queue ``op`` without waiting; False if the queue is full (the caller then waits
         for room with :meth:`submit`). Its outcome arrives on ``op.future``."""
-        if self.failure is not None:
-            op.future.set_exception(StoreIOError(str(self.failure)))
-        elif self._finished:
-            op.future.set_exception(errors.closed_before_write())
-        else:
-            try:
-                self._queue.put_nowait(op)
-            except asyncio.QueueFull:
-                return False
+        try:
+            self._check_accepting()
+        except DataStoreError as exc:
+            op.future.set_exception(exc)
+            return True
+        if len(self._pending) >= QUEUE_MAX_OPS:
+            return False
+        self._append(op)
         return True
+
+    def _check_accepting(self) -> None:
+        if self.failure is not None:
+            raise StoreIOError(str(self.failure)) from self.failure
+        if self._finished:
+            raise errors.closed_before_write()
+
+    def _append(self, op: Op) -> None:
+        self._pending.append(op)
+        self._pending_bytes += HEADER_SIZE + len(op.key_bytes) + len(op.value)
+        self._wake_up()
+
+    async def _wait_for_room(self) -> None:
+        if self._room is None:
+            self._room = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._room)  # one caller cancelled must not cancel it for all
+
+    async def _settle(self, op: Op) -> None:
+        """Wait, cancelled or not, until the batch that took ``op`` has ended (an op is
+        taken only while its batch is being decided and written)."""
+        while op.taken:
+            if self._batch_end is None:
+                self._batch_end = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._batch_end)
 
     def stop(self) -> None:
         """Ask the writer to finish what is queued and return. Never blocks."""
         self._stop_requested = True
-        with contextlib.suppress(asyncio.QueueFull):
-            # Wakes a writer waiting on an empty queue; a full queue wakes it anyway.
-            self._queue.put_nowait(None)
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.set_result(None)
 
     def break_down(self, exc: BaseException, batch: list[Op] | None = None) -> None:
         """The writer task is gone (it failed, or the loop is shutting down): refuse all."""
@@ -150,6 +179,7 @@ class Writer:
             self.failure = StoreIOError(f"the store's writer stopped: {exc!r}")
         self._finished = True
         self._refuse(batch or [], self.failure)
+        self._end_batch()
 
     # -- the writer task ---------------------------------------------------------------
 
@@ -160,7 +190,10 @@ class Writer:
                 batch = await self._next_batch()
                 if not batch:
                     break
-                await self._commit(batch)
+                try:
+                    await self._commit(batch)
+                finally:
+                    self._end_batch()
         except BaseException as exc:
             # Cancelled or broken: nobody may be left waiting on an op that will never run
             # (the batch in hand may or may not have reached the file).
@@ -169,41 +202,62 @@ class Writer:
         self._finished = True
         self._refuse([], errors.closed_before_write())
 
+    def _end_batch(self) -> None:
+        end = self._batch_end
+        if end is not None:
+            self._batch_end = None
+            end.set_result(None)
+
     async def _next_batch(self) -> list[Op]:
-        batch = list(self._carry)
-        self._carry.clear()
-        if not batch:
-            if self._stopping or (self._stop_requested and self._queue.empty()):
-                return batch
-            op = await self._queue.get()
-            if op is None:
-                self._stopping = True
-                return batch
-            batch.append(op)
-        size = sum(HEADER_SIZE + len(op.key_bytes) + len(op.value) for op in batch)
-        limit = BATCH_MAX_BYTES
-        while size < limit and len(batch) < BATCH_MAX_OPS and not self._stopping:
-            try:
-                op = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
+        """The ops carried from the last batch, else the pending ones (waiting for one),
+        up to ``BATCH_MAX_OPS`` and about ``BATCH_MAX_BYTES``; none once stopped."""
+        if self._carry:
+            batch = list(self._carry)
+            self._carry.clear()
+            return batch
+        while not self._pending:
+            if self._stop_requested:
+                return []
+            wake = self._wake = asyncio.get_running_loop().create_future()
+            await wake
+        pending = self._pending
+        if len(pending) <= BATCH_MAX_OPS and self._pending_bytes <= BATCH_MAX_BYTES:
+            batch, self._pending, self._pending_bytes = pending, [], 0
+        else:
+            batch = self._take_some()
+        self._free_room()
+        return batch
+
+    def _free_room(self) -> None:
+        room = self._room
+        if room is not None:
+            self._room = None
+            room.set_result(None)
+
+    def _take_some(self) -> list[Op]:
+        """The first pending ops, as many as make a batch (at least one)."""
+        pending = self._pending
+        size = count = 0
+        for op in pending:
+            if count == BATCH_MAX_OPS or (count and size >= BATCH_MAX_BYTES):
                 break
-            if op is None:
-                self._stopping = True
-                break
-            batch.append(op)
             size += HEADER_SIZE + len(op.key_bytes) + len(op.value)
+            count += 1
+        batch = pending[:count]
+        del pending[:count]
+        self._pending_bytes -= size
         return batch
 
     def _refuse(self, batch: list[Op], error: DataStoreError) -> None:
-        pending = [*batch, *self._carry]
+        pending = [*batch, *self._carry, *self._pending]
         self._carry.clear()
-        while not self._queue.empty():
-            op = self._queue.get_nowait()
-            if op is not None:
-                pending.append(op)
+        self._pending.clear()
+        self._pending_bytes = 0
         for op in pending:
+            op.taken = False
             if not op.future.done():
                 op.future.set_exception(error)
+        self._free_room()  # its waiters find the writer finished
 
     async def _commit(self, batch: list[Op]) -> None:
         """Decide each op of ``batch``, write the accepted ones, update the index, answer all.
@@ -224,7 +278,10 @@ class Writer:
             refused.update(retried)
         carried = {id(op) for op in self._carry}
         for op in batch:
-            if op.future.done() or id(op) in carried:
+            if id(op) in carried:
+                continue
+            op.taken = False  # its batch has ended: a caller cancelled now need not wait
+            if op.future.done():
                 continue
             error = refused.get(id(op))
             if error is None:
@@ -259,7 +316,7 @@ class Writer:
                         self._write(data, None)
                 except DataStoreError as exc:
                     for item in plan.accepted:
-                        plan.refused[id(item.op)] = exc
+                        plan.refused[id(item[0])] = exc
                     plan.accepted = []
                 finally:
                     # A segment made by a roll-over is installed here, on the loop thread, even
@@ -396,22 +453,19 @@ class Writer:
         gone meanwhile (the reaper dropped the key as it expired), there is nothing to remove.
         """
         index = self._shared.index
-        hint = self._hint
+        add = self._hint.add
         segment_id = self._shared.active.id
         put_here: dict[bytes, int] = {}
-        for item in accepted:
-            op = item.op
-            hint.add(
-                op.kind, op.key_bytes, item.offset, item.size, item.seq, op.expiry, item.target
-            )
+        for op, offset, size, seq, target, deletes in accepted:
+            key = op.key_bytes
+            add(op.kind, key, offset, size, seq, op.expiry, target)
             if op.kind == KIND_PUT:
-                loc = location(segment_id, item.offset, item.size)
-                if index.put(op.key_bytes, loc, op.expiry) is not None:
+                loc = location(segment_id, offset, size)
+                if index.put(key, loc, op.expiry) is not None:
                     self._made_dead = True  # it replaced an (expired) record
-                put_here[op.key_bytes] = loc
+                put_here[key] = loc
             else:
-                at = put_here.pop(op.key_bytes, item.deletes)
-                index.remove(op.key_bytes, at=at)
+                index.remove(key, at=put_here.pop(key, deletes))
                 self._made_dead = True
 
     def close_sync(self) -> None:
