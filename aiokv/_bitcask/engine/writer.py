@@ -1,4 +1,4 @@
-"""The single writer task: a bounded queue of operations, appended in batches.
+"""The single writer task: a bounded list of pending operations, appended in batches.
 
 Every create and delete is decided and written here, one batch at a time, so the writer alone
 orders writes: two racing creates of one key are decided in queue order, and exactly one wins.
@@ -7,10 +7,13 @@ A batch is everything queued when the writer wakes (up to ``BATCH_MAX_BYTES``), 
 ``durability="fsync"`` one fsync then covers the whole batch, so concurrent writers share it
 (group commit).
 
-Where the bytes are written: a small batch is written straight from the event loop, since a
-``write`` of under 64 KiB into the page cache takes microseconds, far less than the 60-80 µs of
-a hop to a worker thread. A larger batch, a segment roll-over and every fsync run in one worker
-thread call per batch, so the loop never waits on the disk itself.
+Where the bytes are written: a batch of up to 256 KiB is written straight from the event loop.
+Such a ``write`` into the page cache takes about 50 µs (15 µs for 64 KiB), less than a hop to
+a worker thread, which costs the loop 60-80 µs and, in a profile of 100 tasks creating 1 KB
+values, a fifth of its time (handing over to the thread and taking the GIL back). Written
+inline, such batches ran 10-15% faster. A larger batch (``write`` of 1 MiB: 200 µs, with a
+slow tail), a segment roll-over and every fsync run in one worker thread call per batch, so
+the loop never waits long on the disk itself.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from aiokv.errors import DataStoreError, StoreIOError
 
 logger = logging.getLogger("aiokv")
 
-INLINE_WRITE_MAX_BYTES: Final = 64 * 1024
+INLINE_WRITE_MAX_BYTES: Final = 256 * 1024
 """Batches up to this size are written on the event loop; larger ones in a worker thread."""
 
 QUEUE_MAX_OPS: Final = 4096
