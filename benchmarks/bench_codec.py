@@ -44,10 +44,14 @@ from aiokv._core import codec
 from aiokv._core.codec import MAX_VALUE_BYTES, encode_value
 
 try:
+    from aiokv._core._ccodec import encode_plain as c_plain
     from aiokv._core._ccodec import least_json_size as c_walk
 except ImportError:  # not built where no C compiler was found
-    c_walk = None
+    c_plain = c_walk = None
 py_walk = codec._least_json_size_py
+WALKS = {"C": (c_walk, c_plain), "Py": (py_walk, codec._encode_plain_py)}
+if c_walk is None:
+    WALKS["C"] = WALKS["Py"]
 
 Value = dict[str, Any]
 
@@ -127,9 +131,9 @@ HOSTILE: dict[str, Callable[[], Value]] = {
 }
 
 
-def use_walk(walk: Callable[[Value], tuple[int, int]]) -> None:
-    """Make ``encode_value`` bound values with ``walk`` (``codec`` reads it at each call)."""
-    codec._least_json_size = walk  # type: ignore[misc]
+def use_walk(which: str) -> None:
+    """Make ``encode_value`` use the C or the Python walk (``codec`` reads it at each call)."""
+    codec._least_json_size, codec._encode_plain = WALKS[which]
 
 
 def per_call(
@@ -153,8 +157,7 @@ def measure_shapes(repeat: int, budget_s: float) -> None:
         f"{'encode C':>9} {'/dumps':>6} {'encode Py':>9} {'/dumps':>6} "
         f"{'walk C':>8} {'walk Py':>8}   (µs a call)"
     )
-    in_use = codec._least_json_size
-    c_or_py = c_walk or py_walk
+    c_or_py = WALKS["C"][0]
     for name, build in SHAPES.items():
         value = build()
         data, _ = encode_value(value)
@@ -164,15 +167,15 @@ def measure_shapes(repeat: int, budget_s: float) -> None:
             [
                 (partial(orjson.dumps, value), str),
                 (lambda value=value: orjson.loads(orjson.dumps(value)), str),
-                (partial(encode_value, value), partial(use_walk, c_or_py)),
-                (partial(encode_value, value), partial(use_walk, py_walk)),
+                (partial(encode_value, value), partial(use_walk, "C")),
+                (partial(encode_value, value), partial(use_walk, "Py")),
                 (partial(c_or_py, value), str),
                 (partial(py_walk, value), str),
             ],
             repeat,
             budget_s,
         )
-        use_walk(in_use)
+        use_walk("C")
         dumps, round_trip, ours_c, ours_py, walk_c, walk_py = (t * 1e6 for t in times)
         print(
             f"{name:<17} {len(data):>6} {dumps:>8.2f} {round_trip:>11.2f} "
@@ -211,15 +214,14 @@ def measure_hostile(repeat: int) -> None:
         f"\n{'hostile value':<20} {'refused with':<19} "
         f"{'C walk':>10} {'peak':>9} {'Py walk':>10} {'peak':>9}   (peak: traced, x the limit)"
     )
-    in_use = codec._least_json_size
     for name, build in HOSTILE.items():
         value = build()
         cells = []
-        for walk in (c_walk or py_walk, py_walk):
-            use_walk(walk)
+        for which in WALKS:
+            use_walk(which)
             error, took, peak = refusal(value, repeat)
             cells.append(f"{took * 1e6:>7.1f} µs {peak / MAX_VALUE_BYTES:>8.2f}x")
-        use_walk(in_use)
+        use_walk("C")
         print(f"{name:<20} {error:<19} {cells[0]} {cells[1]}")
         del value
         gc.collect()

@@ -72,6 +72,7 @@ from aiokv._core.codec import (
     MAX_VALUE_BYTES,
     VALUE_JSON,
     VALUE_JSON64,
+    _encode_plain_py,
     _encode_with_json,
     _least_json_size_py,
     decode_value,
@@ -90,8 +91,10 @@ except ImportError:
     CKeyDir = None  # type: ignore[assignment,misc]
     ccheck_entries = None  # type: ignore[assignment]
 try:
+    from aiokv._core._ccodec import encode_plain as c_encode_plain
     from aiokv._core._ccodec import least_json_size as c_least_json_size
 except ImportError:
+    c_encode_plain = None  # type: ignore[assignment]
     c_least_json_size = None  # type: ignore[assignment]
 
 

@@ -17,6 +17,10 @@
  *   - a list of BATCH or more exact dicts, none on the path, is bounded all at once: their
  *     brackets, then their keys and values, their values' containers pushed two levels down.
  *
+ * encode_plain(value) is _encode_plain_py: the walk, then orjson.dumps (called once the walk
+ * is over) when the walk found nothing that needs the read-back check, so that a create of a
+ * plain value makes one call into C beside its own.
+ *
  * Only exact types are plain; a subclass of dict, list or str, and a tuple, are counted
  * by their own storage (as orjson writes them), whatever their __len__ or __iter__ say. No
  * Python code runs and no Python object is made during the walk, so the value cannot change
@@ -412,6 +416,36 @@ walk_flat(Walk *w, PyObject *dict)
     return GO;
 }
 
+/* ---------------------------------------------------------------- the functions */
+
+/* The walk's result: least (or CYCLE, or TOO_DEEP) and kinds; -1 with an exception set. */
+static int
+bound(PyObject *value, int64_t *least, int *kinds)
+{
+    if (!PyDict_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "a value is a dict, not %.200s", Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    Walk w;
+    w.stack = w.inline_stack;
+    w.capacity = INLINE_STACK;
+    w.size = 0;
+    w.path_len = 0;
+    w.hashed = 0;
+    int step = PyDict_CheckExact(value) ? walk_flat(&w, value) : HOLDS_CONTAINER;
+    if (step == HOLDS_CONTAINER) {
+        step = walk_nested(&w, value);
+    }
+    if (w.stack != w.inline_stack) {
+        PyMem_Free(w.stack);
+    }
+    *least = step == LOOPS ? CYCLE : step == DEEPER ? TOO_DEEP : w.least;
+    *kinds = (w.flags & SAW_OTHER) || step == LOOPS || step == DEEPER ? OTHER
+             : (w.flags & SAW_FLOAT)                                 ? PLAIN_WITH_FLOATS
+                                                                     : PLAIN;
+    return step == FAIL ? -1 : 0;
+}
+
 /* (least, kinds): built only once the walk is over, as building an object may run the
    garbage collector, and with it Python code. */
 static PyObject *
@@ -429,31 +463,58 @@ static PyObject *
 least_json_size(PyObject *module, PyObject *value)
 {
     (void)module;
-    if (!PyDict_Check(value)) {
-        PyErr_Format(PyExc_TypeError, "a value is a dict, not %.200s", Py_TYPE(value)->tp_name);
+    int64_t least;
+    int kinds;
+    return bound(value, &least, &kinds) < 0 ? NULL : result(least, kinds);
+}
+
+typedef struct {
+    PyObject *dumps;        /* orjson.dumps */
+    PyObject *encode_error; /* orjson.JSONEncodeError */
+} State;
+
+static int
+holds_null(PyObject *data)
+{
+    const char *at = PyBytes_AS_STRING(data);
+    const char *end = at + PyBytes_GET_SIZE(data);
+    while ((at = memchr(at, 'n', (size_t)(end - at))) != NULL) {
+        if (end - at >= 4 && memcmp(at, "null", 4) == 0) {
+            return 1;
+        }
+        at++;
+    }
+    return 0;
+}
+
+/* _encode_plain_py: orjson's JSON of value when it needs no other check, else the walk's
+   result. orjson is called once the walk is over, as any caller of it would. */
+static PyObject *
+encode_plain(PyObject *module, PyObject *value)
+{
+    int64_t least;
+    int kinds;
+    if (bound(value, &least, &kinds) < 0) {
         return NULL;
     }
-    Walk w;
-    w.stack = w.inline_stack;
-    w.capacity = INLINE_STACK;
-    w.size = 0;
-    w.path_len = 0;
-    w.hashed = 0;
-    int step = PyDict_CheckExact(value) ? walk_flat(&w, value) : HOLDS_CONTAINER;
-    if (step == HOLDS_CONTAINER) {
-        step = walk_nested(&w, value);
+    if (least < 0 || least > MAX_VALUE_BYTES || kinds == OTHER) {
+        return result(least, kinds);
     }
-    if (w.stack != w.inline_stack) {
-        PyMem_Free(w.stack);
+    State *state = PyModule_GetState(module);
+    PyObject *data = PyObject_CallOneArg(state->dumps, value);
+    if (data == NULL) {
+        if (!PyErr_ExceptionMatches(state->encode_error)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        return result(least, kinds);
     }
-    if (step == FAIL) {
-        return NULL;
+    if (PyBytes_CheckExact(data) && PyBytes_GET_SIZE(data) <= MAX_VALUE_BYTES &&
+        (kinds == PLAIN || !holds_null(data))) {
+        return data;
     }
-    if (step == LOOPS || step == DEEPER) {
-        return result(step == LOOPS ? CYCLE : TOO_DEEP, OTHER);
-    }
-    int kinds = (w.flags & SAW_OTHER) ? OTHER : (w.flags & SAW_FLOAT) ? PLAIN_WITH_FLOATS : PLAIN;
-    return result(w.least, kinds);
+    Py_DECREF(data);
+    return result(least, kinds);
 }
 
 PyDoc_STRVAR(least_json_size_doc,
@@ -466,12 +527,62 @@ PyDoc_STRVAR(least_json_size_doc,
              "\n"
              "The behaviour is that of aiokv._core.codec._least_json_size_py.");
 
+PyDoc_STRVAR(encode_plain_doc,
+             "encode_plain(value, /)\n"
+             "--\n"
+             "\n"
+             "orjson's JSON of value if the walk found it within the limits and plain, and\n"
+             "orjson wrote it within the size limit and without a null in place of a float;\n"
+             "else the walk's result, (least, kinds), for the checks that remain.\n"
+             "\n"
+             "The behaviour is that of aiokv._core.codec._encode_plain_py.");
+
 static PyMethodDef ccodec_methods[] = {
     {"least_json_size", least_json_size, METH_O, least_json_size_doc},
+    {"encode_plain", encode_plain, METH_O, encode_plain_doc},
     {NULL, NULL, 0, NULL},
 };
 
+static int
+ccodec_exec(PyObject *module)
+{
+    State *state = PyModule_GetState(module);
+    PyObject *orjson = PyImport_ImportModule("orjson");
+    if (orjson == NULL) {
+        return -1;
+    }
+    state->dumps = PyObject_GetAttrString(orjson, "dumps");
+    state->encode_error = PyObject_GetAttrString(orjson, "JSONEncodeError");
+    Py_DECREF(orjson);
+    return state->dumps && state->encode_error ? 0 : -1;
+}
+
+static int
+ccodec_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    State *state = PyModule_GetState(module);
+    Py_VISIT(state->dumps);
+    Py_VISIT(state->encode_error);
+    return 0;
+}
+
+static int
+ccodec_clear(PyObject *module)
+{
+    State *state = PyModule_GetState(module);
+    Py_CLEAR(state->dumps);
+    Py_CLEAR(state->encode_error);
+    return 0;
+}
+
+static void
+ccodec_free(void *module)
+{
+    ccodec_clear((PyObject *)module);
+}
+
 static PyModuleDef_Slot ccodec_slots[] = {
+    {Py_mod_exec, (void *)ccodec_exec},
 #ifdef Py_mod_multiple_interpreters
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
@@ -482,9 +593,12 @@ static struct PyModuleDef ccodec_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "aiokv._core._ccodec",
     .m_doc = "The walk of a value before it is encoded, in C: see aiokv._core.codec.",
-    .m_size = 0,
+    .m_size = sizeof(State),
     .m_methods = ccodec_methods,
     .m_slots = ccodec_slots,
+    .m_traverse = ccodec_traverse,
+    .m_clear = ccodec_clear,
+    .m_free = ccodec_free,
 };
 
 PyMODINIT_FUNC

@@ -107,9 +107,11 @@ def encode_value(value: object) -> tuple[bytes, int]:
     ``bool`` and ``None``, exactly, and no float could have been written as ``null``: such a
     value always reads back equal.
 
-    The walk is the C one of ``aiokv._core._ccodec`` where it was built (a few nanoseconds an
-    item, 10 to 25 times faster than the Python one, :func:`_least_json_size_py`, which is its
-    specification and is used where the C one was not built or ``AIOKV_PURE_PYTHON`` is set).
+    The walk, and the encoding of a value it found plain, are the C ones of
+    ``aiokv._core._ccodec`` where it was built (a few nanoseconds an item, 10 to 25 times
+    faster than the Python walk, :func:`_least_json_size_py`, which is its specification;
+    :func:`_encode_plain_py` likewise), and the Python ones where it was not or
+    ``AIOKV_PURE_PYTHON`` is set.
 
     orjson encodes and decodes many times faster than ``json``. What it refuses or changes
     (an integer beyond 64 bits, nesting past its limit, a lone surrogate, a tuple, a
@@ -120,7 +122,10 @@ def encode_value(value: object) -> tuple[bytes, int]:
     if type(value) is not dict and not issubclass(type(value), dict):
         raise InvalidValueError(f"value must be a dict (a JSON object), not {type(value).__name__}")
     checked: dict[Any, Any] = value  # type: ignore[assignment]  # a dict: tested above
-    least, kinds = _least_json_size(checked)
+    walked = _encode_plain(checked)
+    if isinstance(walked, bytes):
+        return walked, VALUE_JSON64  # reads back equal: see the docstring
+    least, _kinds = walked
     if not 0 <= least <= MAX_VALUE_BYTES:
         _refuse(least)
     try:
@@ -132,11 +137,28 @@ def encode_value(value: object) -> tuple[bytes, int]:
             f"value is {len(data)} bytes as JSON; the limit is {MAX_VALUE_BYTES} bytes"
         )
     # orjson nests at most 254 levels deep (under MAX_VALUE_DEPTH), so no depth check here.
-    if kinds == _PLAIN or (kinds == _PLAIN_WITH_FLOATS and b"null" not in data):
-        return data, VALUE_JSON64  # reads back equal: see the docstring
     if orjson.loads(data) != checked:
         return _encode_with_json(checked), VALUE_JSON
     return data, VALUE_JSON64
+
+
+def _encode_plain_py(value: dict[Any, Any]) -> bytes | tuple[int, int]:
+    """orjson's JSON of ``value`` if it needs no other check: the walk found it within the
+    limits and saw only plain kinds, and orjson wrote it within the size limit, with no
+    ``null`` where a float may have been; else the walk's result, ``(least, kinds)``, for
+    :func:`encode_value` to go on from (a value orjson refused, or wrote too long, is
+    encoded again there: both are rare)."""
+    walked = _least_json_size_py(value)
+    least, kinds = walked
+    if not 0 <= least <= MAX_VALUE_BYTES or kinds == _OTHER:
+        return walked
+    try:
+        data = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return walked
+    if len(data) > MAX_VALUE_BYTES or (kinds == _PLAIN_WITH_FLOATS and b"null" in data):
+        return walked
+    return data
 
 
 def _refuse(least: int) -> NoReturn:
@@ -382,18 +404,22 @@ def _least_dicts(dicts: list[dict[Any, Any]], depth: int, stack: list[Any]) -> t
     return least + more, flags
 
 
-def _pick() -> Callable[[dict[Any, Any]], tuple[int, int]]:
+Walk = Callable[[dict[Any, Any]], tuple[int, int]]
+EncodePlain = Callable[[dict[Any, Any]], "bytes | tuple[int, int]"]
+
+
+def _pick() -> tuple[Walk, EncodePlain]:
     if os.environ.get("AIOKV_PURE_PYTHON"):
-        return _least_json_size_py
+        return _least_json_size_py, _encode_plain_py
     try:
-        from aiokv._core._ccodec import least_json_size
+        from aiokv._core._ccodec import encode_plain, least_json_size
     except ImportError:  # not built where no C compiler was found
-        return _least_json_size_py
-    return least_json_size
+        return _least_json_size_py, _encode_plain_py
+    return least_json_size, encode_plain
 
 
-_least_json_size: Final = _pick()
-"""The walk in use: the C one where it was built (see :func:`encode_value`)."""
+# The walk and the encoding of plain values in use: the C ones where they were built.
+_least_json_size, _encode_plain = _pick()
 
 
 def _encode_with_json(value: dict[Any, Any]) -> bytes:

@@ -5,7 +5,8 @@ walk of ``aiokv._core._ccodec`` where it was built, and with the Python walk (it
 specification) where not. For any value the two must agree: the same bound (past the size
 limit any bound past it would do, but the two stop at the same points, so the same error
 message comes from either), the same depth or cycle refusal, and the same kinds of objects
-seen.
+seen; and ``encode_plain``, the walk then orjson for a value that needs no read-back check,
+the same JSON or the same walk's result.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from typing import Any
 import pytest
 from _internals import (
     MAX_VALUE_BYTES,
+    _encode_plain_py,
     _least_json_size_py,
+    c_encode_plain,
     c_least_json_size,
     codec,
     encode_value,
@@ -36,6 +39,7 @@ needs_c = pytest.mark.skipif(c_least_json_size is None, reason="the C walk is no
 
 def assert_walks_agree(value: dict[Any, Any]) -> None:
     assert c_least_json_size(value) == _least_json_size_py(value)
+    assert c_encode_plain(value) == _encode_plain_py(value)
 
 
 # ---------------------------------------------------------------- the C walk is there
@@ -48,12 +52,14 @@ def test_the_c_walk_is_built_and_used_where_it_can_be() -> None:
         pytest.skip("no C compiler here, so the package installs without its C part")
     assert c_least_json_size is not None, "the C walk did not build: reinstall (pip install -e .)"
     assert codec._least_json_size is c_least_json_size
+    assert codec._encode_plain is c_encode_plain
 
 
 def test_aiokv_pure_python_picks_the_python_walk() -> None:
     code = (
         "from aiokv._core import codec; "
-        "print(codec._least_json_size is codec._least_json_size_py, "
+        "print(codec._least_json_size is codec._least_json_size_py "
+        "and codec._encode_plain is codec._encode_plain_py, "
         "codec.encode_value({'a': [1]})[0].decode())"
     )
     env = {**os.environ, "AIOKV_PURE_PYTHON": "1"}
