@@ -255,7 +255,7 @@ class AsyncDataStore:
         # The deadline keeps sub-second precision: rounding it would expire keys early.
         expiry = now + seconds if seconds is not None else 0.0
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await writer.submit(Op(KIND_PUT, key, key_bytes, data, expiry, future, encoding))
+        await _written(writer, Op(KIND_PUT, key, key_bytes, data, expiry, future, encoding))
 
     async def read(self, key: str) -> dict[str, Any]:
         """Return a fresh copy of the value stored under ``key``.
@@ -296,7 +296,7 @@ class AsyncDataStore:
         if self._index.surely_absent(key_bytes, self._clock.time()):
             raise errors.key_not_found(key)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await writer.submit(Op(KIND_DELETE, key, key_bytes, b"", 0.0, future))
+        await _written(writer, Op(KIND_DELETE, key, key_bytes, b"", 0.0, future))
 
     def _create_from_thread(
         self, key: str, value: Any, ttl: int | None
@@ -393,6 +393,21 @@ class AsyncDataStore:
             segment_count=len(segments),
             last_compaction=compactor.last_compaction,
         )
+
+
+async def _written(writer: Writer, op: Op) -> None:
+    """Queue ``op`` and wait until the writer has written or refused it.
+
+    :meth:`Writer.submit`, with the queueing and the wait in the caller's own frame: one
+    coroutine less per create.
+    """
+    if not writer.queue(op):
+        await writer.queue_when_room(op)
+    try:
+        await op.future
+    except asyncio.CancelledError:
+        await writer.cancelled(op)
+        raise
 
 
 def _relay(done: concurrent.futures.Future[None], future: asyncio.Future[None]) -> None:
