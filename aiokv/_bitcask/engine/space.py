@@ -48,6 +48,12 @@ class Space:
         self._next_seq = seq + 1
         return seq
 
+    def take_seqs(self, count: int) -> range:
+        """``count`` consecutive sequence numbers."""
+        seq = self._next_seq
+        self._next_seq = seq + count
+        return range(seq, seq + count)
+
     def take_segment_id(self) -> int:
         """The next unused segment number.
 

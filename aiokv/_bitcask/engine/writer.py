@@ -23,10 +23,11 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from itertools import repeat
 from typing import Final
 
 from aiokv import errors
-from aiokv._bitcask.engine.plan import Accepted, Op, Planner, RollOver
+from aiokv._bitcask.engine.plan import Op, Plan, Planner, RollOver
 from aiokv._bitcask.engine.space import Shared
 from aiokv._bitcask.format.hint import HINT_OVERHEAD, BadHint, HintBuilder
 from aiokv._bitcask.format.names import hint_name
@@ -108,9 +109,7 @@ class Writer:
     async def submit(self, op: Op) -> None:
         """Queue ``op`` and wait until it is written (or refused).
 
-        The hot path is :meth:`queue` then ``await op.future``, which the store's ``create``
-        and ``delete`` make themselves (one coroutine frame less per op); this is for the
-        other callers.
+        The store's ``create`` makes these calls itself (one coroutine frame less per op).
         """
         if not self.queue(op):
             await self.queue_when_room(op)
@@ -293,11 +292,24 @@ class Writer:
                 del refused[id(op)]  # decided afresh below
             retried, no_room = await self._write_batch(no_room)
             refused.update(retried)
+        if refused or self._carry:
+            self._answer(batch, refused)
+        else:  # every op written: the common case, answered without a lookup per op
+            for op in batch:
+                op.taken = False  # its batch has ended: a caller cancelled now need not wait
+                if not op.future.done():
+                    op.future.set_result(None)
+        if self._made_dead:
+            self._made_dead = False
+            self._on_dead()
+
+    def _answer(self, batch: list[Op], refused: dict[int, DataStoreError]) -> None:
+        """Tell each op of ``batch`` not carried to the next one its outcome."""
         carried = {id(op) for op in self._carry}
         for op in batch:
             if id(op) in carried:
                 continue
-            op.taken = False  # its batch has ended: a caller cancelled now need not wait
+            op.taken = False
             if op.future.done():
                 continue
             error = refused.get(id(op))
@@ -305,9 +317,6 @@ class Writer:
                 op.future.set_result(None)
             else:
                 op.future.set_exception(error)
-        if self._made_dead:
-            self._made_dead = False
-            self._on_dead()
 
     async def _write_batch(self, batch: list[Op]) -> tuple[dict[int, DataStoreError], list[Op]]:
         """Plan, write and index ``batch``; return the refusals and the creates that lacked room.
@@ -340,7 +349,8 @@ class Writer:
                     # if the write after it failed: its file exists and its number is taken.
                     if self._new_segment is not None:
                         self._install(self._new_segment)
-                self._apply(plan.accepted)
+                if plan.accepted:
+                    self._apply(plan)
             if shared.active.size - shared.active.mapped_size >= REMAP_BYTES:
                 shared.active.map()
         return plan.refused, plan.no_room
@@ -461,7 +471,7 @@ class Writer:
         self.failure = error
         return error
 
-    def _apply(self, accepted: list[Accepted]) -> None:
+    def _apply(self, plan: Plan) -> None:
         """Index what the batch wrote.
 
         A delete removes the entry at the location the plan found (or that an earlier op of
@@ -470,10 +480,17 @@ class Writer:
         gone meanwhile (the reaper dropped the key as it expired), there is nothing to remove.
         """
         index = self._shared.index
-        add = self._hint.add
         segment_id = self._shared.active.id
+        creates = plan.creates
+        if creates is not None:  # a batch of creates of absent keys, planned as a whole
+            keys, offsets, sizes, seqs, expiries, tombstones = creates
+            self._hint.add_puts(keys, offsets, sizes, seqs, expiries)
+            locs = list(map(location, repeat(segment_id), offsets, sizes))
+            index.add_vacant(keys, locs, expiries, segment_id, tombstones)
+            return
+        add = self._hint.add
         put_here: dict[bytes, int] = {}
-        for op, offset, size, seq, target, deletes in accepted:
+        for op, offset, size, seq, target, deletes in plan.accepted:
             key = op.key_bytes
             add(op.kind, key, offset, size, seq, op.expiry, target)
             if op.kind == KIND_PUT:

@@ -37,7 +37,7 @@ import operator
 import struct
 import sys
 from array import array
-from itertools import accumulate
+from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any, Final, NamedTuple, TypeAlias
 
@@ -143,6 +143,29 @@ class HintBuilder:
         expiries.append(expiry)
         targets.append(target)
         self._keys += key
+        self._keys += KEY_END
+
+    def add_puts(
+        self,
+        keys: list[bytes],
+        offsets: list[int],
+        sizes: list[int],
+        seqs: range,
+        expiries: list[float],
+    ) -> None:
+        """:meth:`add` of a batch of puts, a column at a time."""
+        count = len(keys)
+        kinds, lengths, offset_column, size_column, seq_column, expiry_column, targets = (
+            self._columns
+        )
+        kinds.extend(repeat(KIND_PUT, count))
+        lengths.extend(map(len, keys))
+        offset_column.extend(offsets)
+        size_column.extend(sizes)
+        seq_column.extend(seqs)
+        expiry_column.extend(expiries)
+        targets.extend(repeat(0, count))
+        self._keys += KEY_END.join(keys)
         self._keys += KEY_END
 
     @property

@@ -206,6 +206,36 @@ class Index:
             self._deadlines.pop(key, None)
         return old
 
+    def any_indexed(self, keys: list[bytes]) -> bool:
+        """Whether any of ``keys`` may be indexed, live or expired: false only if no entry
+        holds the hash of any of them (a key kept by name has its hash held too)."""
+        return any(map(self._dir.get, keys))  # a location is never 0
+
+    def add_vacant(
+        self,
+        keys: list[bytes],
+        locs: list[int],
+        expiries: list[float],
+        segment: int,
+        tombstones: int,
+    ) -> None:
+        """:meth:`put` of keys that :meth:`any_indexed` found absent, all in ``segment``
+        (a batch of creates): one directory insert each and the sums added once.
+        ``tombstones`` is the sum of their :func:`tombstone_size`."""
+        put = self._dir.put
+        for key, loc in zip(keys, locs, strict=True):
+            put(key, loc)
+        size = sum(map(size_of, locs))
+        self.live_bytes[segment] += size
+        self.total_live_bytes += size
+        self.tombstone_bytes += tombstones
+        if any(expiries):
+            deadlines, heap = self._deadlines, self._expiries
+            for key, expiry in zip(keys, expiries, strict=True):
+                if expiry:
+                    deadlines[key] = expiry
+                    heapq.heappush(heap, (expiry, key))
+
     def _put(self, key: bytes, loc: int) -> int | None:
         named = self._named
         if named and key in named:
