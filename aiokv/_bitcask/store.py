@@ -12,10 +12,7 @@ different tasks, and a task group must be entered and left in one.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
 import enum
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +29,7 @@ from aiokv._bitcask.system import threads as _threads
 from aiokv._bitcask.system.paths import StrPath, resolve_path
 from aiokv._core.clock import Clock, SystemClock
 from aiokv._core.codec import VALUE_JSON, check_key, check_ttl, encode_value
+from aiokv._core.handoff import Handoff
 from aiokv._core.stats import StoreStats
 from aiokv.errors import DataStoreError, StoreClosedError
 
@@ -306,23 +304,21 @@ class AsyncDataStore:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await writer.submit(Op(KIND_DELETE, key, key_bytes, b"", 0.0, future))
 
-    def _create_from_thread(
-        self, key: str, value: Any, ttl: int | None
-    ) -> concurrent.futures.Future[None]:
+    def _create_from_thread(self, key: str, value: Any, ttl: int | None) -> Handoff:
         """:meth:`create` from a thread other than the store's loop (for :class:`DataStore`).
 
         The arguments are checked and the value encoded here, in the calling thread, with
         :meth:`create`'s errors; the op is then handed to the loop (see :meth:`_hand_over`).
-        The returned future resolves when the writer has written or refused it.
+        The returned handoff is answered when the writer has written or refused it.
         """
         self._check_open()
         key_bytes = check_key(key)
-        seconds = check_ttl(ttl)
+        seconds = None if ttl is None else check_ttl(ttl)
         data, encoding = encode_value(value)
         expiry = self._clock.time() + seconds if seconds is not None else 0.0
-        return self._hand_over((KIND_PUT, key, key_bytes, data, expiry, encoding))
+        return self._hand_over(KIND_PUT, key, key_bytes, data, expiry, encoding)
 
-    def _delete_from_thread(self, key: str) -> concurrent.futures.Future[None]:
+    def _delete_from_thread(self, key: str) -> Handoff:
         """:meth:`delete` from a thread other than the store's loop (for :class:`DataStore`)."""
         self._check_open()
         key_bytes = check_key(key)
@@ -330,48 +326,42 @@ class AsyncDataStore:
         # reads its record, which only the loop thread may do; the writer decides the rest.
         if self._index.surely_absent(key_bytes, self._clock.time()):
             raise errors.key_not_found(key)
-        return self._hand_over((KIND_DELETE, key, key_bytes, b"", 0.0, VALUE_JSON))
+        return self._hand_over(KIND_DELETE, key, key_bytes, b"", 0.0, VALUE_JSON)
 
     def _hand_over(
-        self, fields: tuple[int, str, bytes, bytes, float, int]
-    ) -> concurrent.futures.Future[None]:
+        self, kind: int, key: str, key_bytes: bytes, data: bytes, expiry: float, encoding: int
+    ) -> Handoff:
         """Queue an op checked in another thread, with one ``call_soon_threadsafe``.
 
-        A portal round trip runs a task per call and costs twice as much. The op and its
-        asyncio future are made by the callback, on the loop thread: neither may be touched
-        from this one.
+        A portal round trip runs a task per call and costs twice as much. The op is made
+        here, but queued by the callback, on the loop thread: the writer's queue may not be
+        touched from this one. The writer answers the handoff itself, from the loop thread.
         """
-        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        done = Handoff()
+        op = Op(kind, key, key_bytes, data, expiry, done, encoding)
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._submit_from_thread, fields, done)
+        self._loop.call_soon_threadsafe(self._submit_from_thread, op)
         return done
 
-    def _submit_from_thread(
-        self,
-        fields: tuple[int, str, bytes, bytes, float, int],
-        done: concurrent.futures.Future[None],
-    ) -> None:
-        """On the loop: queue the op for the writer; its outcome goes to ``done``."""
+    def _submit_from_thread(self, op: Op) -> None:
+        """On the loop: queue a handed-over op for the writer, which answers it."""
         try:
             writer = self._open_engine().writer
+            if writer.submit_nowait(op):
+                return
         except DataStoreError as exc:
-            done.set_exception(exc)
+            op.future.set_exception(exc)
             return
-        assert self._loop is not None
-        kind, key, key_bytes, data, expiry, encoding = fields
-        future: asyncio.Future[None] = self._loop.create_future()
-        future.add_done_callback(functools.partial(_relay, done))
-        op = Op(kind, key, key_bytes, data, expiry, future, encoding)
-        if not writer.submit_nowait(op):
-            task = asyncio.ensure_future(self._submit_when_room(writer, op))
-            self._waiting.add(task)
-            task.add_done_callback(self._waiting.discard)
+        task = asyncio.ensure_future(self._submit_when_room(writer, op))
+        self._waiting.add(task)
+        task.add_done_callback(self._waiting.discard)
 
     @staticmethod
     async def _submit_when_room(writer: Writer, op: Op) -> None:
-        # The outcome travels by op.future's callback; here it is only waited for.
-        with contextlib.suppress(DataStoreError):
-            await writer.submit(op)
+        try:
+            await writer.queue_when_room(op)
+        except DataStoreError as exc:  # the writer finished meanwhile
+            op.future.set_exception(exc)
 
     async def compact(self) -> int:
         """Reclaim the space of dead records in every sealed segment, one at a time.
@@ -401,13 +391,3 @@ class AsyncDataStore:
             segment_count=len(segments),
             last_compaction=compactor.last_compaction,
         )
-
-
-def _relay(done: concurrent.futures.Future[None], future: asyncio.Future[None]) -> None:
-    """Pass an op's outcome from the loop's future to the waiting thread's."""
-    if future.cancelled():
-        done.set_exception(errors.closed_before_write())
-    elif (error := future.exception()) is not None:
-        done.set_exception(error)
-    else:
-        done.set_result(None)

@@ -9,7 +9,6 @@ there and handed to the loop with one ``call_soon_threadsafe``, not a portal rou
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from aiokv._bitcask.store import AsyncDataStore
 from aiokv._bitcask.system.paths import StrPath
 from aiokv._core.blocking import BlockingStore, refuse_event_loop
 from aiokv._core.clock import Clock
+from aiokv._core.handoff import Handoff
 from aiokv.errors import DataStoreError
 
 _POLL_S = 1.0
@@ -81,9 +81,7 @@ class DataStore(BlockingStore[AsyncDataStore]):
 
     # -- the local engine's shorter ways -----------------------------------------------------
 
-    def _write(
-        self, method: str, hand_over: Callable[..., concurrent.futures.Future[None]], *args: Any
-    ) -> None:
+    def _write(self, method: str, hand_over: Callable[..., Handoff], *args: Any) -> None:
         refuse_event_loop(self, method)
         if self._closed:
             raise errors.store_closed()
@@ -94,15 +92,11 @@ class DataStore(BlockingStore[AsyncDataStore]):
                 raise
             # The loop is gone (call_soon_threadsafe on a closed loop): close() won the race.
             raise errors.store_closed() from exc
-        while True:
-            try:
-                done.result(timeout=_POLL_S)
-                return
-            except concurrent.futures.TimeoutError:
-                # A hand-off the loop never ran, because close() stopped the loop first, is
-                # never answered; once the loop thread is gone, it never will be.
-                if not self._thread.is_alive() and not done.done():
-                    raise errors.closed_before_write() from None
+        while not done.wait(timeout=_POLL_S):
+            # A hand-off the loop never ran, because close() stopped the loop first, is
+            # never answered; once the loop thread is gone, it never will be.
+            if not self._thread.is_alive() and not done.done():
+                raise errors.closed_before_write()
 
     def create(self, key: str, value: dict[str, Any], ttl: int | None = None) -> None:
         """Store ``value`` under ``key``; see :meth:`AsyncDataStore.create`.

@@ -17,11 +17,10 @@ which then opens the segment. So every batch is written to one segment, with one
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from itertools import accumulate, repeat
-from operator import attrgetter
-from typing import Final, NamedTuple, TypeAlias
+from operator import attrgetter, methodcaller
+from typing import Final, NamedTuple, Protocol, TypeAlias
 
 from aiokv import errors
 from aiokv._bitcask.engine.space import Shared
@@ -39,16 +38,26 @@ from aiokv._core.codec import VALUE_JSON
 from aiokv.errors import DataStoreError, StoreFullError, StoreIOError, describe_key
 
 
+class Outcome(Protocol):
+    """Where the writer answers an op: an ``asyncio.Future`` its caller awaits, or a
+    thread's :class:`~aiokv._core.handoff.Handoff`."""
+
+    def done(self) -> bool: ...
+    def cancelled(self) -> bool: ...
+    def set_result(self, result: None, /) -> None: ...
+    def set_exception(self, error: BaseException, /) -> None: ...
+
+
 @dataclass(slots=True)
 class Op:
-    """One queued create or delete, and the future its caller awaits."""
+    """One queued create or delete, and where its outcome goes."""
 
     kind: int
     key: str
     key_bytes: bytes
     value: bytes
     expiry: float
-    future: asyncio.Future[None]
+    future: Outcome
     encoding: int = VALUE_JSON  # of a put's value
     # The writer has decided it (it will be written or refused) and its batch has not ended.
     taken: bool = False
@@ -109,11 +118,12 @@ class Plan:
 
 # Field getters for the whole-batch passes of Planner._plan_creates.
 _KIND = attrgetter("kind")
+_FUTURE = attrgetter("future")
 _KEY = attrgetter("key_bytes")
 _VALUE = attrgetter("value")
 _EXPIRY = attrgetter("expiry")
 _ENCODING = attrgetter("encoding")
-_FUTURE = attrgetter("future")
+_DONE = methodcaller("done")
 _KINDS: Final = frozenset({KIND_PUT})
 
 
@@ -209,7 +219,7 @@ class Planner:
         """
         if not _KINDS.issuperset(map(_KIND, batch)):
             return False
-        if any(map(asyncio.Future.done, map(_FUTURE, batch))):  # a caller was cancelled
+        if any(map(_DONE, map(_FUTURE, batch))):  # a caller was cancelled
             return False
         keys = list(map(_KEY, batch))
         if len(set(keys)) < len(keys) or self._index.any_indexed(keys):

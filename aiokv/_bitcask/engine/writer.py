@@ -111,10 +111,12 @@ class Writer:
 
         The store's ``create`` makes these calls itself (one coroutine frame less per op).
         """
+        future = op.future
+        assert isinstance(future, asyncio.Future), "an awaited op has an asyncio future"
         if not self.queue(op):
             await self.queue_when_room(op)
         try:
-            await op.future
+            await future
         except asyncio.CancelledError:
             await self.cancelled(op)
             raise
@@ -165,7 +167,7 @@ class Writer:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._batch_end)
         future = op.future
-        if future.done() and not future.cancelled():
+        if isinstance(future, asyncio.Future) and future.done() and not future.cancelled():
             future.exception()  # retrieved, so asyncio does not log it as unhandled
 
     def submit_nowait(self, op: Op) -> bool:
