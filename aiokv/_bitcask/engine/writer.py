@@ -98,6 +98,7 @@ class Writer:
         self._wake: asyncio.Future[None] | None = None  # the idle writer awaits it
         self._room: asyncio.Future[None] | None = None  # callers wait on it for room
         self._batch_end: asyncio.Future[None] | None = None  # see cancelled()
+        self._new_future: Callable[[], asyncio.Future[None]] = asyncio.Future
         self._stop_requested = False
         self._finished = False  # the writer will read the pending ops no more
         self._new_segment: Segment | None = None
@@ -202,6 +203,9 @@ class Writer:
     # -- the writer task ---------------------------------------------------------------
 
     async def run(self) -> None:
+        # The loop's create_future, bound once: asyncio.get_running_loop() costs a getpid()
+        # system call per call before Python 3.12.
+        self._new_future = asyncio.get_running_loop().create_future
         batch: list[Op] = []
         try:
             while True:
@@ -236,7 +240,7 @@ class Writer:
         while not self._pending:
             if self._stop_requested:
                 return []
-            wake = self._wake = asyncio.get_running_loop().create_future()
+            wake = self._wake = self._new_future()
             await wake
         pending = self._pending
         if len(pending) <= BATCH_MAX_OPS and self._pending_bytes <= BATCH_MAX_BYTES:
