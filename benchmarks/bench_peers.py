@@ -1,9 +1,9 @@
 """aiokv against its peers: the same workloads, the same JSON values, one process tree.
 
 aiokv runs through its public API only, in the ways an application uses it: ``await`` from one
-task, ``await`` from 100 concurrent tasks, ``asyncio.gather`` of 100 fresh coroutines a batch
-(each on asyncio's default event loop and, where it is installed, on uvloop's: the rows marked
-``[uvloop]``), ``DataStore`` from one thread and from 4 threads. The peers are lmdb
+task, ``await`` from 100 concurrent tasks, creates in ``asyncio.gather`` batches of 100 fresh
+coroutines (each on asyncio's default event loop and, where it is installed, on uvloop's: the
+rows marked ``[uvloop]``), ``DataStore`` from one thread and from 4 threads. The peers are lmdb
 (``sync=True``, its default, and ``sync=False``), rocksdict (``Rdict``), diskcache (``Cache``),
 sqlite3 (WAL, ``synchronous=NORMAL``, one ``key TEXT PRIMARY KEY, value TEXT`` table),
 sqlitedict and aiosqlite. Every peer stores the compact JSON of the same dict values and

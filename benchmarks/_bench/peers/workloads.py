@@ -87,9 +87,10 @@ def measures_nested(runner: Runner) -> bool:
 def crud_notes(loops: Sequence[str], nested: bool) -> list[str]:
     """What the async rows, the asyncio floor and the nested creates of a crud workload are."""
     notes = [
-        f"aiokv gather: each batch of {ASYNC_TASKS} operations one asyncio.gather of fresh "
-        f"coroutines; aiokv await, {ASYNC_TASKS} tasks: the keys split among {ASYNC_TASKS} "
-        "tasks, each awaiting its operations in turn",
+        f"aiokv gather: each batch of {ASYNC_TASKS} creates one asyncio.gather of fresh "
+        "coroutines, creates only (every key then read back untimed); aiokv await, "
+        f"{ASYNC_TASKS} tasks: the keys split among {ASYNC_TASKS} tasks, each awaiting its "
+        "operations in turn",
         f"asyncio floor: {ASYNC_TASKS} tasks queue orjson-encoded, CRC-32'd records for one "
         "writer task, one os.write per batch; no index, no delete: creates only, then every "
         "key read back untimed",
