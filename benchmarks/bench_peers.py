@@ -31,8 +31,10 @@ Workloads, each on a fresh store in a temporary directory under ``--dir``:
 * ``latency``: p50 and p99 of single reads (``time.perf_counter_ns`` around each call) of
   random keys in stores of 10,000, 100,000 and 1,000,000 small keys (``{"i": n}``); a peer
   whose load would take more than about two minutes at the largest size is skipped there;
-* ``reopen``: each 1,000,000-key store is opened in a fresh interpreter; the open time and the
-  resident memory the open added, per key (median of 3 child processes).
+* ``reopen``: a store of 1,000,000 keys of 32 characters per library is opened in a fresh
+  interpreter; the open time and the resident memory the open added, per key, in all and its
+  anonymous part (``RssAnon``: without the mapped file pages, which are page cache); median of
+  3 child processes.
 
 Every read is checked against the value written and every error is fatal, so a broken runner
 cannot post a good figure. Repeats are interleaved across runners. The summary gives, for each

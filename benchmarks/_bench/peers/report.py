@@ -103,13 +103,14 @@ def print_reopen(rows: Sequence[ReopenRow]) -> None:
     if not rows:
         return
     print(
-        f"reopen: {rows[0].keys:,} small keys, each open in a fresh process; median of the "
-        "child runs (min-max)"
+        f"reopen: {rows[0].keys:,} keys of 32 characters, small values, each open in a fresh "
+        "process; median of the child runs (min-max); anonymous: RssAnon, without mapped files"
     )
     table = []
     for row in rows:
         seconds = row.span("seconds")
         per_key = row.span("bytes_per_key")
+        anon = row.span("anon_bytes_per_key")
         after_reads = row.span("bytes_per_key_after_reads")
         table.append(
             [
@@ -117,6 +118,7 @@ def print_reopen(rows: Sequence[ReopenRow]) -> None:
                 f"{row.disk_bytes:,}",
                 f"{seconds[0]:.3f} ({seconds[1]:.3f}-{seconds[2]:.3f})" if seconds else "-",
                 f"{per_key[0]:,.1f} ({per_key[1]:,.1f}-{per_key[2]:,.1f})" if per_key else "-",
+                f"{anon[0]:,.1f}" if anon else "-",
                 f"{after_reads[0]:,.1f}" if after_reads else "-",
             ]
         )
@@ -126,6 +128,7 @@ def print_reopen(rows: Sequence[ReopenRow]) -> None:
             "disk bytes",
             "open s",
             "RSS B/key after open",
+            "anonymous",
             f"after {REOPEN_READS:,} reads",
         ],
         table,
