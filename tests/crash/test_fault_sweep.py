@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import os
 import threading
 from collections.abc import Iterator
@@ -183,6 +184,7 @@ async def run_with_fault(
     durability: str,
 ) -> FaultyFileSystem:
     path = tmp_path / f"s{fail_at}"
+    gc.collect()  # the baseline holds no garbage of earlier tests, to be collected mid-run
     fds, threads = open_fds(), threading.active_count()
     fs = FaultyFileSystem(fail_at, error, persistent)
     faulty[:] = [fs]

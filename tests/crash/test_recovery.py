@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -377,6 +378,32 @@ async def test_bad_file_header_of_an_older_segment_refuses_to_open(
     with pytest.raises(CorruptionError, match=re.escape(str(target))):
         await store.open()
     await store.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts /proc/self/fd")
+async def test_refused_open_leaves_no_descriptor_for_the_collector(
+    store_path: Path, many_segments: list[tuple[str, dict[str, Any]]]
+) -> None:
+    # The first segment is damaged and scanned (its hint is gone); the later segments' hints
+    # were read (mapped) before the scan refused the open. Each map holds a descriptor,
+    # which the refusal itself must give back: the collector is off, as it may well be
+    # when a program retries an open in a loop.
+    first = segments(store_path)[0]
+    first.with_suffix(".hint").unlink()
+    offset, _record = record_offsets(first.read_bytes())[1]
+    flip_byte(first, offset + HEADER_SIZE + 3)
+    assert len(list(store_path.glob("*.hint"))) >= 2
+    fds = sorted(os.listdir("/proc/self/fd"))
+    gc.disable()
+    try:
+        for _attempt in range(3):
+            store = AsyncDataStore(store_path, max_size=SMALL, clock=ManualClock())
+            with pytest.raises(CorruptionError, match=re.escape(str(first))):
+                await store.open()
+            await store.close()
+            assert sorted(os.listdir("/proc/self/fd")) == fds
+    finally:
+        gc.enable()
 
 
 async def test_flipped_value_byte_in_open_store_makes_read_fail_not_lie(

@@ -5,10 +5,13 @@ Runs in a worker thread (it reads every byte of the store), before the writer st
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import itertools
 import logging
+import mmap
+import traceback
 from pathlib import Path
 
 from aiokv import errors
@@ -160,13 +163,14 @@ def recover(directory: Path, now: float, max_size: int) -> Recovered:
     """
     ids = _prepare(directory)
     segments: dict[int, Segment] = {}
+    hints: dict[int, tuple[Hint | None, int]] = {}
     try:
         _open_segments(directory, ids, segments)
         _finish_compactions(directory, segments)
         _remove_orphan_hints(directory, segments)
         logs = [s.id for s in segments.values() if s.kind == FILE_LOG]
         active = segments[max(logs)] if logs else None
-        hints = {s.id: _load_hint(directory, s) for s in segments.values()}
+        hints.update((s.id, _load_hint(directory, s)) for s in segments.values())
         while True:
             # Rebuilt from the start if a hint turns out unusable while it is applied (its
             # checksum matched, but its keys do not lie where its lengths say): that hint is
@@ -176,6 +180,7 @@ def recover(directory: Path, now: float, max_size: int) -> Recovered:
                 break
             except _UnusableHint as bad:
                 _drop_hint(directory / hint_name(bad.segment_id), bad.reason)
+                _unmap_hints({bad.segment_id: hints.pop(bad.segment_id)}, bad)
                 hints[bad.segment_id] = (None, 0)
         if replayed.max_seq >= MAX_SEQ:
             # No store makes 2**64 writes; a number this high was written wrong, and the
@@ -187,10 +192,12 @@ def recover(directory: Path, now: float, max_size: int) -> Recovered:
         _rewrite_hints(directory, replayed.lost_hints, max_size)
         for segment in segments.values():
             segment.map()
-    except BaseException:
+    except BaseException as exc:
         for segment in segments.values():
             segment.close()
+        _unmap_hints(hints, exc)
         raise
+    _unmap_hints(hints, None)
     return Recovered(
         replayed.index,
         segments,
@@ -315,6 +322,35 @@ def _load_hint(directory: Path, segment: Segment) -> tuple[Hint | None, int]:
         _drop_hint(path, bad)
         return None, 0
     return hint, len(data)
+
+
+def _unmap_hints(hints: dict[int, tuple[Hint | None, int]], error: BaseException | None) -> None:
+    """Empty ``hints`` and unmap their files now, not whenever the garbage collector gets to
+    them.
+
+    Each map holds a file descriptor of its own (Python's ``mmap`` keeps a duplicate), so
+    an open that is refused, or a hint dropped, must not leave them to the collector: a
+    program that retries an open in a loop would run out. The frames of ``error``'s
+    traceback (and of the errors it arose from) still refer to the hint being applied when
+    it was raised; their locals are cleared, so that no view of a map is left to keep it
+    open. (A view held anywhere else leaves its map to be closed with it.)
+    """
+    maps = [
+        hint.keys.obj
+        for hint, _size in hints.values()
+        if hint is not None
+        and isinstance(hint.keys, memoryview)
+        and isinstance(hint.keys.obj, mmap.mmap)
+    ]
+    hints.clear()
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:  # the error and those it arose from
+        seen.add(id(error))
+        traceback.clear_frames(error.__traceback__)
+        error = error.__cause__ or error.__context__
+    for mapped in maps:
+        with contextlib.suppress(BufferError):
+            mapped.close()
 
 
 def _drop_hint(path: Path, why: Exception) -> None:
