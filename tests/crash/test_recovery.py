@@ -17,11 +17,13 @@ from _internals import (
     FILE_LOG,
     HEADER_SIZE,
     KIND_DELETE,
+    BadHint,
     decode,
     decode_file_header,
     encode_delete,
     encode_file_header,
     encode_put,
+    recovery,
     segment_name,
 )
 
@@ -404,6 +406,42 @@ async def test_refused_open_leaves_no_descriptor_for_the_collector(
             assert sorted(os.listdir("/proc/self/fd")) == fds
     finally:
         gc.enable()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts /proc/self/fd")
+async def test_a_hint_unusable_as_it_is_applied_is_dropped_and_its_segment_scanned(
+    store_path: Path,
+    many_segments: list[tuple[str, dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A hint whose checks passed may still fail as its entries are loaded (the key
+    # directory's own checks). No file the store writes does that, so the failure is
+    # injected for the second segment's hint: the open starts its rebuild again without that
+    # hint, scans the segment, and leaves no descriptor of the hint's map behind.
+    target = int(segments(store_path)[1].stem)
+    apply_hint = recovery._Rebuild.apply_hint
+    failed: list[int] = []
+
+    def failing(self: Any, segment_id: int, hint: Any) -> None:
+        if segment_id == target:  # each time: a hint kept after it failed would fail again
+            failed.append(segment_id)
+            raise BadHint("injected: an entry the key directory refuses")
+        apply_hint(self, segment_id, hint)
+
+    monkeypatch.setattr(recovery._Rebuild, "apply_hint", failing)
+    fds = sorted(os.listdir("/proc/self/fd"))
+    gc.disable()
+    try:
+        async with AsyncDataStore(store_path, max_size=SMALL, clock=ManualClock()) as store:
+            await assert_reads(store, dict(many_segments), [])
+    finally:
+        gc.enable()
+    assert failed == [target]
+    assert any("injected" in message for message in warnings_logged(caplog))
+    # The segment got its hint back (written from the scan) for the next open.
+    assert (store_path / segments(store_path)[1].with_suffix(".hint").name).exists()
+    assert sorted(os.listdir("/proc/self/fd")) == fds
 
 
 async def test_flipped_value_byte_in_open_store_makes_read_fail_not_lie(
