@@ -49,6 +49,7 @@ from aiokv._bitcask.format.record import (
     encode_delete,
     encode_file_header,
     encode_put,
+    put_value_py,
     tombstone_target,
     value_start_py,
 )

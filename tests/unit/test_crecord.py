@@ -1,11 +1,13 @@
-"""The read path's record check: ``value_start`` in C and in Python against decode.
+"""The read path's record check: ``value_start`` and ``put_value`` in C and in Python
+against decode.
 
 ``format.record.value_start_py`` is the specification (check_put's tuple, narrowed to a put
 with no deadline in the VALUE_JSON64 encoding); the C ``format._crecord.value_start`` must
 give the same answer for every buffer, sound or damaged. Every behavioural test runs on both,
 and each compares with the answer worked out independently with :func:`decode`, the full
 record decoder that scans and recovery use, or with the answer the test built the buffer to
-give.
+give. ``put_value`` (the check made on a record inside a larger buffer, the value copied out)
+is held to the same answers wherever ``value_start`` is, by :func:`assert_agrees`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from _internals import (
     decode,
     encode_delete,
     encode_put,
+    put_value_py,
     value_start_py,
 )
 from _internals import record as record_module
@@ -53,6 +56,15 @@ IMPLS = [
 ]
 
 ValueStart = Callable[[object, object], int]
+PutValue = Callable[[object, int, int, object], "bytes | None"]
+
+c_put_value = crecord.put_value if crecord is not None else None
+PUT_VALUE_IMPLS = [
+    pytest.param(put_value_py, id="py"),
+    pytest.param(
+        c_put_value, id="c", marks=pytest.mark.skipif(c_put_value is None, reason=NOT_BUILT)
+    ),
+]
 
 KEY = b"user:42"
 VALUE = b'{"name":"ada","n":1}'
@@ -117,7 +129,22 @@ def assert_agrees(value_start: ValueStart, buf: bytes, key: bytes, built: int | 
             b, k = buf_form(buf), key_form(key)
             assert value_start(b, k) == want, (buf_form.__name__, key_form.__name__)
             assert value_start_py(b, k) == want
+    assert_put_value_agrees(buf, key, want)
     return want
+
+
+def assert_put_value_agrees(buf: bytes, key: bytes, start: int) -> None:
+    """``put_value`` finds the record ``buf`` inside a larger buffer, and gives its value's
+    bytes exactly where ``value_start`` gives ``start > 0``, and None where it gives -1."""
+    want = buf[start:] if start > 0 else None
+    framed = b"\xff" * 5 + buf + b"\x00" * 3
+    for put_value in (put_value_py, c_put_value):
+        if put_value is None:
+            continue
+        for buf_form in BUFFER_FORMS:
+            got = put_value(buf_form(framed), 5, len(buf), key)
+            assert got == want, (put_value, buf_form.__name__)
+            assert got is None or type(got) is bytes
 
 
 # ---------------------------------------------------------------- the C module is there
@@ -380,6 +407,112 @@ def test_buffers_are_released_on_every_path(value_start: ValueStart) -> None:
                 arg.append(0)
                 del arg[-1]
     assert value_start(buf, key) == GOOD_START
+
+
+# ---------------------------------------------------------------- put_value's span
+
+
+@pytest.mark.parametrize("put_value", PUT_VALUE_IMPLS)
+def test_put_value_reads_the_span_it_is_given(put_value: PutValue) -> None:
+    other = encode_put(8, b"k", b"{}", 0.0, VALUE_JSON64)
+    buf = other + GOOD + other
+    assert put_value(buf, len(other), len(GOOD), KEY) == VALUE
+    assert put_value(buf, 0, len(other), b"k") == b"{}"
+    assert put_value(buf, 2 * len(other) + len(GOOD) - len(other), len(other), b"k") == b"{}"
+    # A span one byte off either way is not one sound record.
+    assert put_value(buf, len(other), len(GOOD) + 1, KEY) is None
+    assert put_value(buf, len(other), len(GOOD) - 1, KEY) is None
+    assert put_value(buf, len(other) - 1, len(GOOD), KEY) is None
+
+
+@pytest.mark.parametrize("put_value", PUT_VALUE_IMPLS)
+@pytest.mark.parametrize(
+    ("offset", "size"),
+    [
+        (0, len(GOOD) + 1),  # runs one byte past the end
+        (1, len(GOOD)),
+        (len(GOOD), 1),
+        (len(GOOD) + 1, 0),
+        (-1, len(GOOD)),
+        (0, -1),
+        (-len(GOOD), len(GOOD)),  # not a slice from the end, as Python's would be
+        (2**63, 1),
+        (0, 2**63),
+        (2**64, 2**64),
+        (-(2**64), 0),
+        (2**63 - 1, 2**63 - 1),  # their sum overflows a 64-bit size
+    ],
+)
+def test_put_value_outside_the_buffer_is_none(put_value: PutValue, offset: int, size: int) -> None:
+    assert put_value(GOOD, offset, size, KEY) is None
+
+
+@pytest.mark.parametrize("put_value", PUT_VALUE_IMPLS)
+@pytest.mark.parametrize(
+    "args",
+    [
+        (GOOD, 0.0, len(GOOD), KEY),
+        (GOOD, 0, "28", KEY),
+        (GOOD, None, len(GOOD), KEY),
+        (None, 0, len(GOOD), KEY),
+        (GOOD, 0, len(GOOD), "user:42"),
+    ],
+)
+def test_put_value_refuses_what_is_not_a_span_of_a_buffer(
+    put_value: PutValue, args: tuple[object, object, object, object]
+) -> None:
+    call: Callable[..., object] = put_value
+    with pytest.raises(TypeError):
+        call(*args)
+
+
+@pytest.mark.parametrize("put_value", PUT_VALUE_IMPLS)
+def test_put_value_takes_four_positional_arguments(put_value: PutValue) -> None:
+    call: Callable[..., object] = put_value
+    with pytest.raises(TypeError):
+        call(GOOD, 0, len(GOOD))
+    with pytest.raises(TypeError):
+        call(GOOD, 0, len(GOOD), KEY, KEY)
+    with pytest.raises(TypeError):
+        call(buf=GOOD, offset=0, size=len(GOOD), key=KEY)
+
+
+@pytest.mark.parametrize("put_value", PUT_VALUE_IMPLS)
+def test_put_value_copies_out_of_an_mmap_and_lets_it_go(
+    put_value: PutValue, tmp_path: Path
+) -> None:
+    path = tmp_path / "seg"
+    other = encode_put(8, b"k", b"{}", 1.5, VALUE_JSON64)
+    with open(path, "wb") as f:
+        f.write(other + GOOD)
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        got = put_value(mapped, len(other), len(GOOD), KEY)
+        assert got == VALUE
+        assert type(got) is bytes
+        assert put_value(mapped, 0, len(other), b"k") is None  # a deadline: not its case
+        assert put_value(mapped, len(other), len(GOOD) + 1, KEY) is None
+    # The map closed on leaving the block, with no buffer of it kept; the value outlives it.
+    assert got == VALUE
+
+
+@pytest.mark.parametrize("put_value", PUT_VALUE_IMPLS)
+def test_put_value_releases_its_buffers_on_every_path(put_value: PutValue) -> None:
+    buf = bytearray(GOOD)
+    key = bytearray(KEY)
+    calls: list[tuple[object, int, int, object]] = [
+        (buf, 0, len(GOOD), key),  # accepted
+        (buf, 0, len(GOOD), bytearray(b"x")),  # refused: another key
+        (buf, 1, len(GOOD), key),  # outside the buffer
+        (buf, 0, len(GOOD), "text"),  # TypeError after the buffer was taken
+    ]
+    for b, offset, size, k in calls:
+        with contextlib.suppress(TypeError):
+            put_value(b, offset, size, k)
+        for arg in (b, k):
+            if isinstance(arg, bytearray):
+                arg.append(0)  # refused while a buffer of it is still exported
+                del arg[-1]
+    assert put_value(buf, 0, len(GOOD), key) == VALUE
 
 
 # ---------------------------------------------------------------- fuzzing against decode

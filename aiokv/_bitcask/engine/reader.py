@@ -14,6 +14,7 @@ asked on the thread that changes the index.
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,14 @@ import orjson
 
 from aiokv import errors
 from aiokv._bitcask.engine.space import Shared
-from aiokv._bitcask.format.record import KIND_PUT, BadRecord, check_put, decode, value_start
+from aiokv._bitcask.format.record import (
+    KIND_PUT,
+    BadRecord,
+    check_put,
+    decode,
+    put_value,
+    value_start,
+)
 from aiokv._bitcask.index.index import (
     OFFSET_MASK,
     SEGMENT_SHIFT,
@@ -66,39 +74,39 @@ class Reader:
             raise errors.key_not_found(key)
         segment = self._segments[loc >> SEGMENT_SHIFT]
         offset, size = loc >> SIZE_BITS & OFFSET_MASK, loc & SIZE_MASK
-        # A slice of the segment's memory map (taken once: the map and its length belong
-        # together), unless the record lies past it, or a worker thread of the store is busy:
+        # The record in the segment's memory map (taken once: the map and its length belong
+        # together), unless it lies past the map, or a worker thread of the store is busy:
         # the loop would then hold the GIL nearly all the time, and pread lets go of it for
         # the worker (see aiokv._bitcask.system.threads).
-        mapped = segment.mapped
-        if mapped is not None and offset + size <= len(mapped) and not _in_flight.busy:
-            data = mapped[offset : offset + size]
-        else:
-            data = segment.pread(offset, size)
-        # The common case (a sound put of this key, no deadline, orjson's encoding) decoded
-        # here; _value has the rest, and says what is wrong.
-        start = value_start(data, key_bytes)
-        if start > 0:
+        buf: bytes | mmap.mmap | None = segment.mapped
+        if buf is None or offset + size > len(buf) or _in_flight.busy:
+            buf, offset = segment.pread(offset, size), 0
+        # The common case (a sound put of this key, no deadline, orjson's encoding): its
+        # value's bytes, checked and copied out in one call, decoded here. _value has the
+        # rest, and says what is wrong.
+        value_bytes = put_value(buf, offset, size, key_bytes)
+        if value_bytes is not None:
             try:
-                value: dict[str, Any] = orjson.loads(memoryview(data)[start:])
+                value: dict[str, Any] = orjson.loads(value_bytes)
             except ValueError:
                 pass  # _value below says why it does not decode
             else:
                 return value
-        return self._value(key, key_bytes, segment, loc, data)
+        return self._value(key, key_bytes, segment, loc, buf[offset : offset + size])
 
     def in_thread(self, key: str) -> dict[str, Any]:
         """The value of ``key``, read in the calling thread, not on the store's loop.
 
         The index is only changed on the loop, one call at a time, each of which the GIL
-        makes atomic. A record inside its segment's memory map is sliced from the map with no
-        lock at all: a map stays valid for as long as the reader holds it, even once the
-        store has let go of the segment. Otherwise (the newest part of the segment being
-        appended to, or a segment that could not be mapped) the read is a ``pread``, and a
-        descriptor closed under it could be reused by the next file opened: the reader counts
-        itself in through the :class:`~aiokv._bitcask.system.segment.ReadGate`, which closing
-        waits for. A record that compaction has just moved (its segment already out of the
-        table) is looked up again: the index points at the copy by then.
+        makes atomic. A record inside its segment's memory map is checked, and its value
+        copied out, in the map with no lock at all: a map stays valid for as long as the
+        reader holds it, even once the store has let go of the segment. Otherwise (the
+        newest part of the segment being appended to, or a segment that could not be mapped)
+        the read is a ``pread``, and a descriptor closed under it could be reused by the next
+        file opened: the reader counts itself in through the
+        :class:`~aiokv._bitcask.system.segment.ReadGate`, which closing waits for. A record
+        that compaction has just moved (its segment already out of the table) is looked up
+        again: the index points at the copy by then.
         """
         key_bytes = check_key(key)
         while True:
@@ -111,18 +119,8 @@ class Reader:
             if segment is None:
                 self._check_open()
                 continue  # moved by compaction: the index points at the copy now
-            mapped = segment.mapped  # taken once: the map and its length belong together
-            if mapped is not None and offset + size <= len(mapped):
-                data = mapped[offset : offset + size]
-                start = value_start(data, key_bytes)  # the common case, as in on_loop
-                if start > 0:
-                    try:
-                        value: dict[str, Any] = orjson.loads(memoryview(data)[start:])
-                    except ValueError:
-                        pass
-                    else:
-                        return value
-            else:
+            buf: bytes | mmap.mmap | None = segment.mapped  # taken once, as in on_loop
+            if buf is None or offset + size > len(buf):
                 gate = self._gate
                 with gate.cond:
                     self._check_open()
@@ -130,10 +128,18 @@ class Reader:
                         continue  # closed or moved since the lookup: look again
                     gate.readers += 1
                 try:
-                    data = segment.pread(offset, size)
+                    buf, offset = segment.pread(offset, size), 0
                 finally:
                     gate.leave()
-            return self._value(key, key_bytes, segment, loc, data)
+            value_bytes = put_value(buf, offset, size, key_bytes)  # the common case, as in on_loop
+            if value_bytes is not None:
+                try:
+                    value: dict[str, Any] = orjson.loads(value_bytes)
+                except ValueError:
+                    pass
+                else:
+                    return value
+            return self._value(key, key_bytes, segment, loc, buf[offset : offset + size])
 
     def _check_open(self) -> None:
         state = self._state()

@@ -55,6 +55,7 @@ key can come back.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import struct
 import zlib
@@ -235,14 +236,35 @@ def value_start(buf: bytes | bytearray | memoryview, key: bytes, /) -> int:
     return -1
 
 
+def put_value(
+    buf: bytes | bytearray | memoryview | mmap.mmap, offset: int, size: int, key: bytes, /
+) -> bytes | None:
+    """The value's bytes if ``buf[offset:offset + size]`` is a record :func:`value_start`
+    accepts as a put of ``key``; else None, as for a span that is not inside ``buf``.
+
+    The read path's common case in one call: the record checked where it lies (in a
+    segment's memory map, say) and only the value copied out, as the ``bytes`` orjson decodes
+    fastest. This is the specification of the C function, used in its place where built.
+    """
+    with memoryview(buf) as view:
+        if offset < 0 or size < 0 or offset + size > len(view):
+            return None
+        record = bytes(view[offset : offset + size])
+    start = value_start_py(record, key)
+    return record[start:] if start > 0 else None
+
+
 value_start_py: Final = value_start
 """The pure-Python :func:`value_start`, whichever one is in use (for comparing the two)."""
+put_value_py: Final = put_value
+"""The pure-Python :func:`put_value`, likewise."""
 
 if not os.environ.get("AIOKV_PURE_PYTHON"):
     with contextlib.suppress(ImportError):  # not built where no C compiler was found
-        from aiokv._bitcask.format._crecord import (
+        from aiokv._bitcask.format._crecord import (  # C: the same functions, in place
+            put_value,
             use_crc32,
-            value_start,  # C: the same function, the header read in place
+            value_start,
         )
 
         # The C check calls zlib itself, or the faster CRC the package uses, through Python.
