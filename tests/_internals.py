@@ -92,9 +92,11 @@ except ImportError:
     CKeyDir = None  # type: ignore[assignment,misc]
     ccheck_entries = None  # type: ignore[assignment]
 try:
+    from aiokv._core._ccodec import check_key as c_check_key
     from aiokv._core._ccodec import encode_plain as c_encode_plain
     from aiokv._core._ccodec import least_json_size as c_least_json_size
 except ImportError:
+    c_check_key = None  # type: ignore[assignment]
     c_encode_plain = None  # type: ignore[assignment]
     c_least_json_size = None  # type: ignore[assignment]
 

@@ -21,6 +21,11 @@
  * is over) when the walk found nothing that needs the read-back check, so that a create of a
  * plain value makes one call into C beside its own.
  *
+ * check_key(key) is _check_key_py for the keys it accepts: a str of 1 to MAX_KEY_LENGTH
+ * characters, encodable as UTF-8, gives its UTF-8 bytes. Every other argument is handed to
+ * _check_key_py itself (given once by use_key_check), which raises the error that says what
+ * is wrong: the messages have one home, and the common case makes no Python call.
+ *
  * Only exact types are plain; a subclass of dict, list or str, and a tuple, are counted
  * by their own storage (as orjson writes them), whatever their __len__ or __iter__ say. No
  * Python code runs and no Python object is made during the walk, so the value cannot change
@@ -45,6 +50,7 @@
    there and not here fails them. */
 #define MAX_VALUE_BYTES 16384
 #define MAX_VALUE_DEPTH 256
+#define MAX_KEY_LENGTH 32
 #define BATCH 8
 #define TOO_DEEP (-1)
 #define CYCLE (-2)
@@ -474,7 +480,42 @@ least_json_size(PyObject *module, PyObject *value)
 typedef struct {
     PyObject *dumps;        /* orjson.dumps */
     PyObject *encode_error; /* orjson.JSONEncodeError */
+    PyObject *key_check;    /* aiokv._core.codec._check_key_py, once use_key_check gave it */
 } State;
+
+/* _check_key_py: the key's UTF-8 bytes; anything it would refuse goes to it, to raise. */
+static PyObject *
+check_key(PyObject *module, PyObject *key)
+{
+    if (PyUnicode_Check(key)) {
+        Py_ssize_t length = PyUnicode_GET_LENGTH(key);
+        if (length > 0 && length <= MAX_KEY_LENGTH) {
+            PyObject *data = PyUnicode_AsUTF8String(key);
+            if (data != NULL || !PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+                return data;
+            }
+            PyErr_Clear(); /* a lone surrogate: _check_key_py says where */
+        }
+    }
+    State *state = PyModule_GetState(module);
+    if (state->key_check == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "check_key() needs use_key_check() first");
+        return NULL;
+    }
+    return PyObject_CallOneArg(state->key_check, key);
+}
+
+static PyObject *
+use_key_check(PyObject *module, PyObject *function)
+{
+    if (!PyCallable_Check(function)) {
+        PyErr_SetString(PyExc_TypeError, "use_key_check() takes a callable");
+        return NULL;
+    }
+    State *state = PyModule_GetState(module);
+    Py_XSETREF(state->key_check, Py_NewRef(function));
+    Py_RETURN_NONE;
+}
 
 static int
 holds_null(PyObject *data)
@@ -540,7 +581,23 @@ PyDoc_STRVAR(encode_plain_doc,
              "\n"
              "The behaviour is that of aiokv._core.codec._encode_plain_py.");
 
+PyDoc_STRVAR(check_key_doc,
+             "check_key(key, /)\n"
+             "--\n"
+             "\n"
+             "The key's UTF-8 bytes, or the error the function given to use_key_check raises.\n"
+             "\n"
+             "The behaviour is that of aiokv._core.codec._check_key_py.");
+
+PyDoc_STRVAR(use_key_check_doc,
+             "use_key_check(function, /)\n"
+             "--\n"
+             "\n"
+             "Hand every key check_key does not accept to function, which raises the error.");
+
 static PyMethodDef ccodec_methods[] = {
+    {"check_key", check_key, METH_O, check_key_doc},
+    {"use_key_check", use_key_check, METH_O, use_key_check_doc},
     {"least_json_size", least_json_size, METH_O, least_json_size_doc},
     {"encode_plain", encode_plain, METH_O, encode_plain_doc},
     {NULL, NULL, 0, NULL},
@@ -566,6 +623,7 @@ ccodec_traverse(PyObject *module, visitproc visit, void *arg)
     State *state = PyModule_GetState(module);
     Py_VISIT(state->dumps);
     Py_VISIT(state->encode_error);
+    Py_VISIT(state->key_check);
     return 0;
 }
 
@@ -575,6 +633,7 @@ ccodec_clear(PyObject *module)
     State *state = PyModule_GetState(module);
     Py_CLEAR(state->dumps);
     Py_CLEAR(state->encode_error);
+    Py_CLEAR(state->key_check);
     return 0;
 }
 

@@ -1,7 +1,11 @@
-"""The walk of a value before it is encoded, in C: see
-:func:`aiokv._core.codec._least_json_size_py`, whose results it gives."""
+"""The walk of a value before it is encoded, and the check of a key, in C: see
+:func:`aiokv._core.codec._least_json_size_py` and :func:`~aiokv._core.codec._check_key_py`,
+whose results they give."""
 
+from collections.abc import Callable
 from typing import Any
 
 def least_json_size(value: dict[Any, Any], /) -> tuple[int, int]: ...
 def encode_plain(value: dict[Any, Any], /) -> bytes | tuple[int, int]: ...
+def check_key(key: object, /) -> bytes: ...
+def use_key_check(function: Callable[[object], bytes], /) -> None: ...

@@ -66,8 +66,11 @@ def _parse_int(text: str) -> int:
 _decode = json.JSONDecoder(parse_int=_parse_int).decode
 
 
-def check_key(key: object) -> bytes:
-    """Return the key's UTF-8 bytes, or raise :class:`InvalidKeyError` saying what is wrong."""
+def _check_key_py(key: object) -> bytes:
+    """Return the key's UTF-8 bytes, or raise :class:`InvalidKeyError` saying what is wrong.
+
+    The specification of :func:`check_key`; the one place its errors are made.
+    """
     if not isinstance(key, str):
         raise InvalidKeyError(f"key must be a str, not {type(key).__name__}")
     if not 0 < len(key) <= MAX_KEY_LENGTH:
@@ -75,7 +78,8 @@ def check_key(key: object) -> bytes:
             f"key must be 1 to {MAX_KEY_LENGTH} characters, got {len(key)}: {describe_key(key)}"
         )
     try:
-        return key.encode("utf-8")
+        # str's own encode: a subclass is taken for the text it holds, as the C check takes it.
+        return str.encode(key, "utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidKeyError(
             f"key is not encodable as UTF-8 (lone surrogate at {exc.start}): {describe_key(key)}"
@@ -420,6 +424,23 @@ def _pick() -> tuple[Walk, EncodePlain]:
 
 # The walk and the encoding of plain values in use: the C ones where they were built.
 _least_json_size, _encode_plain = _pick()
+
+
+def _pick_check_key() -> Callable[[object], bytes]:
+    if os.environ.get("AIOKV_PURE_PYTHON"):
+        return _check_key_py
+    try:
+        from aiokv._core._ccodec import check_key as c_check_key
+        from aiokv._core._ccodec import use_key_check
+    except ImportError:  # not built where no C compiler was found
+        return _check_key_py
+    use_key_check(_check_key_py)  # it raises the error for every key the C check refuses
+    return c_check_key
+
+
+check_key: Final = _pick_check_key()
+"""The key's UTF-8 bytes, or :class:`InvalidKeyError` saying what is wrong: every read and
+write asks it, so it is C where built (see :func:`_check_key_py`)."""
 
 
 def _encode_with_json(value: dict[Any, Any]) -> bytes:
