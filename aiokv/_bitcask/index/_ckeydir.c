@@ -11,17 +11,18 @@
  *
  * Layout
  * ------
- * entries: a dense array of 16-byte Entry records, kept packed: removing an entry moves the
- *     last one into its place, so entries[0 .. used) are exactly the live keys and no pass
- *     is ever needed to compact them. The array grows geometrically with realloc; pages of a
- *     large realloc that are not written yet are not resident.
- * slots: an open-addressing index of uint32 slots, a power of two long, probed linearly from
- *     the stored hash. A slot is 0 (empty), 1 (deleted), or (tag << idx_bits | entry + 2).
- *     The tag is the top bits of the hash that the slot count leaves spare, so a probe
- *     passes most other keys' slots without reading their entries (a cache miss each).
- *     Empty plus deleted slots never fall below a third, so a probe always ends; a rebuild
- *     (to grow, to shrink, or to drop deleted slots) re-indexes the entries from their
- *     stored hashes, without the keys.
+ * One open-addressing table of nslots 16-byte Entry records, probed linearly from a home
+ * slot chosen by the hash (any number of slots: the home is a multiply-shift of the hash,
+ * not a mask, so the table grows by less than doubling). Beside it, one control byte a
+ * slot: EMPTY, DELETED, or a 7-bit tag of the hash. A lookup scans control bytes, which are
+ * a sixteenth of the table and stay in cache, and reads an entry only where the tag
+ * matches: with a million keys that is one cache miss a lookup (the entry, holding hash
+ * and location together), where an index of entry numbers beside a dense entry array made
+ * two. Slots are never more than seven eighths used or deleted, so a probe always ends;
+ * a growing table is rebuilt at about 1.6 times its entries (from its stored hashes,
+ * without the keys), so it holds 19 to 27 bytes a key, and a table loaded in bulk (a
+ * store's open) about 24. A deletion leaves a DELETED mark only where a probe may need to
+ * pass it; a rebuild drops them all.
  *
  * A location is segment << 48 | offset << 16 | size with segment and offset below 2**32 and
  * size below 2**16: any integer in [0, 2**80). It is stored split as
@@ -45,13 +46,13 @@
 #define KIND_DELETE 2
 #define KEY_END 0xFF
 
-#define SLOT_EMPTY 0u
-#define SLOT_DELETED 1u
+#define CTRL_EMPTY 0x80u
+#define CTRL_DELETED 0xFEu
 #define MIN_SLOTS ((size_t)8)
-/* With 2**31 slots a slot's index part takes all 32 bits (no tag); a larger index would not
-   fit in a uint32 slot. Two thirds of that, about 1.4e9 keys, is the most a directory holds. */
+/* The home slot is (32 bits of the hash) * nslots >> 32, so nslots stays below 2**32; seven
+   eighths of 2**31, about 1.9e9 keys, is the most a directory holds. */
 #define MAX_SLOTS ((size_t)1 << 31)
-#define MAX_ENTRIES (MAX_SLOTS / 3 * 2)
+#define MAX_ENTRIES (MAX_SLOTS / 8 * 7)
 
 typedef struct {
     uint64_t hash_size; /* hash << 16 | size */
@@ -62,14 +63,11 @@ typedef struct {
     PyObject_HEAD
     uint64_t k0, k1;     /* SipHash key: the seed as two little-endian words */
     uint64_t hash_mask;  /* (1 << hash_bits) - 1 */
-    Entry *entries;
+    Entry *entries;      /* nslots entries, valid where ctrl holds a tag */
+    uint8_t *ctrl;       /* nslots control bytes: CTRL_EMPTY, CTRL_DELETED or a tag */
+    size_t nslots;
     size_t used;         /* live entries, == len() */
-    size_t alloc;        /* entries allocated */
-    uint32_t *slots;
-    size_t slot_mask;    /* number of slots - 1 */
     size_t fill;         /* slots not empty: live plus deleted */
-    unsigned idx_bits;   /* low bits of a slot that hold entry + 2 */
-    uint32_t idx_mask;
 } KeyDirObject;
 
 /* ---------------------------------------------------------------- SipHash-1-3 */
@@ -290,190 +288,202 @@ location_from_int(PyObject *obj, uint64_t *lo, uint64_t *hi)
 
 /* ---------------------------------------------------------------- the table */
 
-static inline uint32_t
-kd_tag(const KeyDirObject *kd, uint64_t h)
+/* The hash spread over 64 bits: its high half picks the home slot, bits 25..31 the tag, so
+   keys sharing a neighbourhood of slots rarely share a tag too. */
+static inline uint64_t
+kd_mix(uint64_t h)
 {
-    unsigned tag_bits = 32 - kd->idx_bits;
-    return (uint32_t)((h >> (HASH_BITS - tag_bits)) << kd->idx_bits);
+    return h * 0x9E3779B97F4A7C15ULL;
 }
 
-/* The entry holding hash h, or -1. *slot gets its slot; *free_slot (when given) the first
-   empty or deleted slot on h's probe sequence, where h goes if absent. */
+static inline size_t
+kd_home(size_t nslots, uint64_t m)
+{
+    return (size_t)(((m >> 32) * (uint64_t)nslots) >> 32);
+}
+
+static inline uint8_t
+kd_tag(uint64_t m)
+{
+    return (uint8_t)((m >> 25) & 0x7F);
+}
+
+/* The slot holding hash h, or -1. *slot gets it; *free_slot (when given) the first empty or
+   deleted slot on h's probe sequence, where h goes if absent. */
 static inline Py_ssize_t
 kd_find(const KeyDirObject *kd, uint64_t h, size_t *slot, size_t *free_slot)
 {
-    const uint32_t *slots = kd->slots;
-    const uint32_t idx_mask = kd->idx_mask;
-    const uint32_t tag = kd_tag(kd, h);
-    size_t mask = kd->slot_mask;
-    size_t i = (size_t)h & mask;
+    const uint8_t *ctrl = kd->ctrl;
+    const size_t nslots = kd->nslots;
+    const uint64_t m = kd_mix(h);
+    const uint8_t tag = kd_tag(m);
+    size_t i = kd_home(nslots, m);
     int have_free = 0;
 
     for (;;) {
-        uint32_t s = slots[i];
-        if (s == SLOT_EMPTY) {
+        uint8_t c = ctrl[i];
+        if (c == tag) {
+            if (entry_hash(&kd->entries[i]) == h) {
+                *slot = i;
+                return (Py_ssize_t)i;
+            }
+        }
+        else if (c == CTRL_EMPTY) {
             if (free_slot != NULL && !have_free) {
                 *free_slot = i;
             }
             return -1;
         }
-        if (s == SLOT_DELETED) {
-            if (free_slot != NULL && !have_free) {
-                *free_slot = i;
-                have_free = 1;
-            }
+        else if (c == CTRL_DELETED && free_slot != NULL && !have_free) {
+            *free_slot = i;
+            have_free = 1;
         }
-        else if ((s & ~idx_mask) == tag) {
-            uint32_t ix = (s & idx_mask) - 2;
-            if (entry_hash(&kd->entries[ix]) == h) {
-                *slot = i;
-                return (Py_ssize_t)ix;
-            }
+        if (++i == nslots) {
+            i = 0;
         }
-        i = (i + 1) & mask;
     }
 }
 
-static unsigned
-log2_pow2(size_t n)
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+#define LOOKAHEAD 16 /* a power of two */
+
+/* Put entry *e (its hash absent) into the first empty slot of its probe sequence in the
+   given arrays, which hold no deleted slot. */
+static inline void
+place_entry(Entry *entries, uint8_t *ctrl, size_t nslots, const Entry *e)
 {
-    unsigned b = 0;
-    while (((size_t)1 << b) < n) {
-        b++;
+    uint64_t m = kd_mix(entry_hash(e));
+    size_t i = kd_home(nslots, m);
+    while (ctrl[i] != CTRL_EMPTY) {
+        if (++i == nslots) {
+            i = 0;
+        }
     }
-    return b;
+    ctrl[i] = kd_tag(m);
+    entries[i] = *e;
 }
 
-/* Re-index every entry into a new slot array of nslots (a power of two holding them at
-   most two thirds full). Returns -1 without setting an exception if it cannot allocate,
-   the table being unchanged then. */
+/* Re-index every entry into new arrays of nslots slots (at least enough for them at seven
+   eighths). Returns -1 without setting an exception if it cannot allocate, the table being
+   unchanged then. */
 static int
 kd_rebuild(KeyDirObject *kd, size_t nslots)
 {
-    uint32_t *slots;
-    size_t mask = nslots - 1, e;
-    unsigned idx_bits = log2_pow2(nslots) + 1;
-    uint32_t idx_mask = (uint32_t)(((uint64_t)1 << idx_bits) - 1);
-    unsigned tag_bits = 32 - idx_bits;
-
-    if (nslots > MAX_SLOTS) {
-        return -1;
-    }
-    slots = PyMem_Calloc(nslots, sizeof(uint32_t));
-    if (slots == NULL) {
-        return -1;
-    }
-    for (e = 0; e < kd->used; e++) {
-        uint64_t h = entry_hash(&kd->entries[e]);
-        size_t i = (size_t)h & mask;
-        while (slots[i] != SLOT_EMPTY) {
-            i = (i + 1) & mask;
-        }
-        slots[i] = (uint32_t)((h >> (HASH_BITS - tag_bits)) << idx_bits) | (uint32_t)(e + 2);
-    }
-    PyMem_Free(kd->slots);
-    kd->slots = slots;
-    kd->slot_mask = mask;
-    kd->fill = kd->used;
-    kd->idx_bits = idx_bits;
-    kd->idx_mask = idx_mask;
-    return 0;
-}
-
-static size_t
-slots_for(uint64_t wanted)
-{
-    size_t n = MIN_SLOTS;
-    if (wanted > MAX_SLOTS) {
-        return MAX_SLOTS;
-    }
-    while (n < wanted) {
-        n <<= 1;
-    }
-    return n;
-}
-
-static int
-kd_resize_entries(KeyDirObject *kd, size_t alloc)
-{
     Entry *entries;
-    if (alloc > (size_t)PY_SSIZE_T_MAX / sizeof(Entry)) {
+    uint8_t *ctrl;
+    size_t i, seen = 0;
+    /* The next live slots of the old table, whose new homes are being fetched: with a
+       million keys each placement is a cache miss, and this lets several overlap. */
+    size_t ring[LOOKAHEAD];
+    size_t queued = 0, ahead = 0;
+
+    if (nslots > MAX_SLOTS || (uint64_t)kd->used * 8 > (uint64_t)nslots * 7) {
         return -1;
     }
-    entries = PyMem_Realloc(kd->entries, alloc * sizeof(Entry));
-    if (entries == NULL) {
+    entries = PyMem_Malloc(nslots * sizeof(Entry));
+    ctrl = PyMem_Malloc(nslots);
+    if (entries == NULL || ctrl == NULL) {
+        PyMem_Free(entries);
+        PyMem_Free(ctrl);
         return -1;
     }
+    memset(ctrl, CTRL_EMPTY, nslots);
+    for (i = 0; i < kd->nslots || queued > 0;) {
+        /* Queue live slots until LOOKAHEAD are in flight or the old table is done. */
+        while (i < kd->nslots && queued < LOOKAHEAD) {
+            if (kd->ctrl[i] < CTRL_EMPTY) {
+                uint64_t m = kd_mix(entry_hash(&kd->entries[i]));
+                size_t home = kd_home(nslots, m);
+                PREFETCH(&ctrl[home]);
+                PREFETCH(&entries[home]);
+                ring[(ahead + queued) & (LOOKAHEAD - 1)] = i;
+                queued++;
+            }
+            i++;
+        }
+        if (queued == 0) {
+            break;
+        }
+        place_entry(entries, ctrl, nslots, &kd->entries[ring[ahead & (LOOKAHEAD - 1)]]);
+        ahead++;
+        queued--;
+        seen++;
+    }
+    assert(seen == kd->used);
+    (void)seen;
+    PyMem_Free(kd->entries);
+    PyMem_Free(kd->ctrl);
     kd->entries = entries;
-    kd->alloc = alloc;
+    kd->ctrl = ctrl;
+    kd->nslots = nslots;
+    kd->fill = kd->used;
     return 0;
+}
+
+/* The slots that hold `entries` at about seven tenths full. */
+static size_t
+slots_for(uint64_t entries)
+{
+    uint64_t n = entries + (entries * 3 + 6) / 7;
+    if (n < MIN_SLOTS) {
+        return MIN_SLOTS;
+    }
+    return n > MAX_SLOTS ? MAX_SLOTS : (size_t)n;
 }
 
 /* Make room to add `extra` entries with no further allocation. Returns -1 without setting
-   an exception on failure, the table being unchanged then (only spare capacity may have
-   grown). */
+   an exception on failure, the table being unchanged then. */
 static int
 kd_reserve(KeyDirObject *kd, size_t extra)
 {
-    uint64_t need;
-    uint64_t nslots = (uint64_t)kd->slot_mask + 1;
+    uint64_t need, nslots, grown;
 
     if (extra > MAX_ENTRIES - kd->used) {
         return -1;
     }
+    if (((uint64_t)kd->fill + extra) * 8 <= (uint64_t)kd->nslots * 7) {
+        return 0;
+    }
     need = (uint64_t)kd->used + extra;
-    if (need > kd->alloc) {
-        /* Half again: the copy realloc may make is paid for by as many appends. */
-        uint64_t grown = (uint64_t)kd->alloc + kd->alloc / 2 + 16;
-        if (grown < need) {
-            grown = need;
-        }
-        if (grown > MAX_ENTRIES) {
-            grown = MAX_ENTRIES;
-        }
-        if (kd_resize_entries(kd, (size_t)grown) < 0 &&
-            kd_resize_entries(kd, (size_t)need) < 0) {
-            return -1;
-        }
+    /* At seven tenths full for what is asked; for a table growing one entry at a time, at
+       least 1.6 times its entries, so that a rebuild (a pass over every entry) comes once
+       per 0.4 entries added for each already there. Deleted slots are dropped on the way. */
+    nslots = slots_for(need);
+    grown = (uint64_t)kd->used + (uint64_t)kd->used * 3 / 5;
+    if (grown > nslots && kd->fill - kd->used < kd->nslots / 8) {
+        nslots = grown;
     }
-    if (((uint64_t)kd->fill + extra) * 3 > nslots * 2) {
-        /* Room for `extra` more at two thirds full, and at least half the slots free after a
-           rebuild, so that rebuilds (which cost a pass over every entry) come no more often
-           than once per nslots / 6 additions. Deleted slots are dropped on the way. */
-        uint64_t wanted = ((uint64_t)kd->used + 1) * 2;
-        uint64_t by_need = need + (need + 1) / 2;
-        if (by_need > wanted) {
-            wanted = by_need;
-        }
-        if (need * 3 > (uint64_t)MAX_SLOTS * 2) {
-            return -1;
-        }
-        if (kd_rebuild(kd, slots_for(wanted)) < 0) {
-            return -1;
-        }
+    if (need * 8 > (uint64_t)MAX_SLOTS * 7) {
+        return -1;
     }
-    return 0;
+    if (nslots > MAX_SLOTS) {
+        nslots = MAX_SLOTS;
+    }
+    return kd_rebuild(kd, (size_t)nslots);
 }
 
-/* Append an entry for hash h, known absent, at free slot `at` (from kd_find, with the
-   room kd_reserve made since). */
+/* Add an entry for hash h, known absent, at free slot `at` (from kd_find, with the room
+   kd_reserve made since). */
 static inline void
 kd_insert_at(KeyDirObject *kd, size_t at, uint64_t h, uint64_t lo, uint64_t hi)
 {
-    size_t e = kd->used;
-    entry_set(&kd->entries[e], h, lo, hi);
-    if (kd->slots[at] == SLOT_EMPTY) {
+    entry_set(&kd->entries[at], h, lo, hi);
+    if (kd->ctrl[at] == CTRL_EMPTY) {
         kd->fill++;
     }
-    kd->slots[at] = kd_tag(kd, h) | (uint32_t)(e + 2);
-    kd->used = e + 1;
+    kd->ctrl[at] = kd_tag(kd_mix(h));
+    kd->used++;
 }
 
 static inline int
 kd_needs_room(const KeyDirObject *kd)
 {
-    return kd->used == kd->alloc ||
-           ((uint64_t)kd->fill + 1) * 3 > ((uint64_t)kd->slot_mask + 1) * 2;
+    return ((uint64_t)kd->fill + 1) * 8 > (uint64_t)kd->nslots * 7;
 }
 
 /* Give back memory once the table is mostly empty. Best effort: failing to allocate the
@@ -481,34 +491,39 @@ kd_needs_room(const KeyDirObject *kd)
 static void
 kd_maybe_shrink(KeyDirObject *kd)
 {
-    size_t nslots = kd->slot_mask + 1;
-    if (nslots > MIN_SLOTS && kd->used * 8 < nslots) {
-        (void)kd_rebuild(kd, slots_for(((uint64_t)kd->used + 1) * 2));
-    }
-    if (kd->alloc > 64 && kd->used * 4 < kd->alloc) {
-        (void)kd_resize_entries(kd, kd->used * 2 > 16 ? kd->used * 2 : 16);
+    if (kd->nslots > MIN_SLOTS && kd->used * 8 < kd->nslots) {
+        /* Half full after: as many more adds as there are entries before it grows again. */
+        (void)kd_rebuild(kd, slots_for(((uint64_t)kd->used * 2 * 7 + 9) / 10));
     }
 }
 
-/* Remove entry e, found at slot `at`: the last entry moves into its place. */
+/* Remove the entry at slot `at`. Its slot is left DELETED only if a probe may have to pass
+   it: if the next slot is empty, no probe goes on past this one, which becomes empty too,
+   and so may the deleted ones just before it. */
 static void
-kd_remove(KeyDirObject *kd, size_t at, size_t e)
+kd_remove(KeyDirObject *kd, size_t at)
 {
-    size_t last = kd->used - 1;
-    kd->slots[at] = SLOT_DELETED;
-    if (e != last) {
-        const uint32_t idx_mask = kd->idx_mask;
-        const uint32_t moved = (uint32_t)(last + 2);
-        size_t mask = kd->slot_mask;
-        size_t i;
-        kd->entries[e] = kd->entries[last];
-        i = (size_t)entry_hash(&kd->entries[e]) & mask;
-        while ((kd->slots[i] & idx_mask) != moved) {
-            i = (i + 1) & mask;
-        }
-        kd->slots[i] = (kd->slots[i] & ~idx_mask) | (uint32_t)(e + 2);
+    uint8_t *ctrl = kd->ctrl;
+    const size_t nslots = kd->nslots;
+    size_t next = at + 1 == nslots ? 0 : at + 1;
+
+    kd->used--;
+    if (ctrl[next] != CTRL_EMPTY) {
+        ctrl[at] = CTRL_DELETED;
     }
-    kd->used = last;
+    else {
+        size_t i = at;
+        ctrl[i] = CTRL_EMPTY;
+        kd->fill--;
+        for (;;) {
+            i = i == 0 ? nslots - 1 : i - 1;
+            if (ctrl[i] != CTRL_DELETED) {
+                break;
+            }
+            ctrl[i] = CTRL_EMPTY;
+            kd->fill--;
+        }
+    }
     kd_maybe_shrink(kd);
 }
 
@@ -614,9 +629,10 @@ KeyDir_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     kd->k1 = k1;
     kd->hash_mask = ((uint64_t)1 << hash_bits) - 1;
     kd->entries = NULL;
+    kd->ctrl = NULL;
+    kd->nslots = 0;
     kd->used = 0;
-    kd->alloc = 0;
-    kd->slots = NULL;
+    kd->fill = 0;
     if (kd_rebuild(kd, MIN_SLOTS) < 0) {
         Py_DECREF(kd);
         return PyErr_NoMemory();
@@ -629,7 +645,7 @@ KeyDir_dealloc(KeyDirObject *kd)
 {
     PyTypeObject *tp = Py_TYPE(kd);
     PyMem_Free(kd->entries);
-    PyMem_Free(kd->slots);
+    PyMem_Free(kd->ctrl);
     tp->tp_free((PyObject *)kd);
     Py_DECREF(tp);
 }
@@ -770,7 +786,7 @@ KeyDir_pop(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *
     if (old == NULL) {
         return NULL;
     }
-    kd_remove(kd, at, (size_t)e);
+    kd_remove(kd, at);
     return old;
 }
 
@@ -823,16 +839,8 @@ index_arg(PyObject *obj, const char *name, long long *out)
     return 0;
 }
 
-#if defined(__GNUC__) || defined(__clang__)
-#define PREFETCH(p) __builtin_prefetch(p)
-#else
-#define PREFETCH(p) ((void)(p))
-#endif
-
-#define LOOKAHEAD 16 /* a power of two */
-
 /* Hash load()'s entry *ahead (its key at *ahead_pos) into ring[] and start fetching its
-   index slot; -1 (and nothing done) if its key is malformed. */
+   home slot; -1 (and nothing done) if its key is malformed. */
 static inline int
 look_ahead(const KeyDirObject *kd, const unsigned char *keys, Py_ssize_t nkeys,
            const unsigned char *lengths, uint64_t *ring, Py_ssize_t *ahead, Py_ssize_t *ahead_pos)
@@ -840,12 +848,15 @@ look_ahead(const KeyDirObject *kd, const unsigned char *keys, Py_ssize_t nkeys,
     Py_ssize_t length = lengths[*ahead];
     Py_ssize_t end = *ahead_pos + length;
     uint64_t h;
+    size_t home;
     if (end >= nkeys || keys[end] != KEY_END) {
         return -1;
     }
     h = kd_hash_bytes(kd, (const char *)keys + *ahead_pos, (size_t)length);
     ring[*ahead & (LOOKAHEAD - 1)] = h;
-    PREFETCH(&kd->slots[(size_t)h & kd->slot_mask]);
+    home = kd_home(kd->nslots, kd_mix(h));
+    PREFETCH(&kd->ctrl[home]);
+    PREFETCH(&kd->entries[home]); /* where it goes, if its hash is new */
     *ahead += 1;
     *ahead_pos = end + 1;
     return 0;
@@ -1045,7 +1056,7 @@ static PyObject *
 KeyDir_locations(KeyDirObject *kd, PyObject *Py_UNUSED(ignored))
 {
     for (;;) {
-        size_t n = kd->used, e;
+        size_t n = kd->used, i, e = 0;
         /* Creating the list may run the cyclic GC, and so finalizers and other threads,
            which may change the table: take its size again once the list exists. The ints
            made below are not tracked by the GC, so nothing runs while they are filled in. */
@@ -1057,13 +1068,18 @@ KeyDir_locations(KeyDirObject *kd, PyObject *Py_UNUSED(ignored))
             Py_DECREF(list);
             continue;
         }
-        for (e = 0; e < n; e++) {
-            PyObject *loc = location_to_int(&kd->entries[e]);
+        for (i = 0; e < n; i++) {
+            PyObject *loc;
+            if (kd->ctrl[i] >= CTRL_EMPTY) {
+                continue;
+            }
+            loc = location_to_int(&kd->entries[i]);
             if (loc == NULL) {
                 Py_DECREF(list);
                 return NULL;
             }
             PyList_SET_ITEM(list, (Py_ssize_t)e, loc);
+            e++;
         }
         return list;
     }
@@ -1075,8 +1091,7 @@ PyDoc_STRVAR(KeyDir_sizeof_doc, "__sizeof__($self, /)\n--\n\n"
 static PyObject *
 KeyDir_sizeof(KeyDirObject *kd, PyObject *Py_UNUSED(ignored))
 {
-    size_t n = (size_t)Py_TYPE(kd)->tp_basicsize + kd->alloc * sizeof(Entry) +
-               (kd->slot_mask + 1) * sizeof(uint32_t);
+    size_t n = (size_t)Py_TYPE(kd)->tp_basicsize + kd->nslots * (sizeof(Entry) + 1);
     return PyLong_FromSize_t(n);
 }
 
