@@ -32,6 +32,7 @@ from aiokv._bitcask.format.record import (
     TOMBSTONE_VALUE_SIZE,
     encode_delete,
     encode_put,
+    encode_puts,
 )
 from aiokv._bitcask.index.index import segment_of, tombstone_size
 from aiokv._core.codec import VALUE_JSON
@@ -237,11 +238,10 @@ class Planner:
             return False
         seqs = self._space.take_seqs(len(keys))
         expiries = list(map(_EXPIRY, batch))
-        parts = list(map(encode_put, seqs, keys, values, expiries, map(_ENCODING, batch)))
-        sizes = list(map(len, parts))
+        data, sizes = encode_puts(seqs.start, keys, values, expiries, list(map(_ENCODING, batch)))
         offsets = list(accumulate(sizes[:-1], initial=self._cursor))
         plan = self._plan
-        plan.parts = parts
+        plan.parts = [data]  # the batch's records, built as one buffer
         plan.accepted = list(zip(batch, offsets, sizes, seqs, repeat(0), repeat(None)))
         plan.creates = Creates(keys, offsets, sizes, seqs, expiries, tombstones)
         for op in batch:

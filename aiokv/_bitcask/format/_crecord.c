@@ -15,6 +15,14 @@
  * map thus makes one copy of the value, where a slice, a check and a memoryview made three
  * objects and copied the whole record.
  *
+ * encode_puts(first_seq, keys, values, expiries, encodings) is
+ * aiokv._bitcask.format.record.encode_puts_py for the batches it takes: lists of bytes keys
+ * and values, float expiries and int encodings that encode_put can pack. It builds the
+ * batch's records back to back in one bytes object (one allocation and one copy of each key
+ * and value, where a record apiece and a join made two), and gives their sizes. For any other
+ * argument it answers None, and the caller encodes with the Python function, whose errors
+ * (struct.error for a field out of range) are then the ones raised.
+ *
  * Reads are the common operation, and on a record of a KiB or so check_put's unpacking,
  * comparisons and tuple cost more than its CRC; here the header is read in place, and all but
  * the CRC costs a few tens of nanoseconds.
@@ -48,6 +56,8 @@
 #define AT_ENCODING 7
 #define AT_VALUE_LEN 8
 #define AT_EXPIRY 20
+#define AT_SEQ 12
+#define KEY_LEN_MAX 255 /* the header's one-byte field; the store's keys stop at 128 */
 
 /* Little-endian whatever the host: the compiler turns these into single loads on x86 and
    ARM, so they cost no more than a cast would, without its alignment and aliasing traps. */
@@ -61,6 +71,22 @@ static inline uint64_t
 load_le64(const unsigned char *p)
 {
     return (uint64_t)load_le32(p) | (uint64_t)load_le32(p + 4) << 32;
+}
+
+static inline void
+store_le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+static inline void
+store_le64(unsigned char *p, uint64_t v)
+{
+    store_le32(p, (uint32_t)v);
+    store_le32(p + 4, (uint32_t)(v >> 32));
 }
 
 /* CRC-32 as zlib.crc32 computes it (the same library, started from 0). zlib takes a length
@@ -256,6 +282,138 @@ put_value(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result == Py_None ? Py_NewRef(Py_None) : result;
 }
 
+/* The record of one put, its CRC left for later: struct.pack("<BBBBIQd", ...) after the CRC
+   field, then the key and the value. The float is stored as its IEEE 754 bits, which is what
+   struct's "<d" writes on every platform CPython supports. */
+static void
+write_put(unsigned char *at, uint64_t seq, PyObject *key, PyObject *value, double expiry,
+          unsigned encoding)
+{
+    Py_ssize_t key_len = PyBytes_GET_SIZE(key);
+    Py_ssize_t value_len = PyBytes_GET_SIZE(value);
+    uint64_t bits;
+    memcpy(&bits, &expiry, sizeof bits);
+    at[AT_VERSION] = FORMAT_VERSION;
+    at[AT_KIND] = KIND_PUT;
+    at[AT_KEY_LEN] = (unsigned char)key_len;
+    at[AT_ENCODING] = (unsigned char)encoding;
+    store_le32(at + AT_VALUE_LEN, (uint32_t)value_len);
+    store_le64(at + AT_SEQ, seq);
+    store_le64(at + AT_EXPIRY, bits);
+    memcpy(at + HEADER_SIZE, PyBytes_AS_STRING(key), (size_t)key_len);
+    memcpy(at + HEADER_SIZE + key_len, PyBytes_AS_STRING(value), (size_t)value_len);
+}
+
+/* Whether item i of the four lists is one put encode_put packs: exact bytes of a key of at
+   most KEY_LEN_MAX bytes and a value below 2**32 bytes, an exact float, an exact int encoding
+   of 0 to 255 (*encoding gets it). */
+static int
+packable(PyObject *keys, PyObject *values, PyObject *expiries, PyObject *encodings,
+         Py_ssize_t i, unsigned *encoding)
+{
+    PyObject *key = PyList_GET_ITEM(keys, i);
+    PyObject *value = PyList_GET_ITEM(values, i);
+    PyObject *code = PyList_GET_ITEM(encodings, i);
+    long v;
+    if (!PyBytes_CheckExact(key) || PyBytes_GET_SIZE(key) > KEY_LEN_MAX ||
+        !PyBytes_CheckExact(value) || (uint64_t)PyBytes_GET_SIZE(value) > UINT32_MAX ||
+        !PyFloat_CheckExact(PyList_GET_ITEM(expiries, i)) || !PyLong_CheckExact(code)) {
+        return 0;
+    }
+    v = PyLong_AsLong(code);
+    if (v < 0 || v > 255) {
+        PyErr_Clear(); /* an overflow reads as -1 with an error set: not packable either */
+        return 0;
+    }
+    *encoding = (unsigned)v;
+    return 1;
+}
+
+static PyObject *
+encode_puts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "encode_puts() takes exactly 5 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    PyObject *keys = args[1], *values = args[2], *expiries = args[3], *encodings = args[4];
+    if (!PyLong_CheckExact(args[0]) || !PyList_CheckExact(keys) || !PyList_CheckExact(values) ||
+        !PyList_CheckExact(expiries) || !PyList_CheckExact(encodings)) {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(keys);
+    unsigned long long first = PyLong_AsUnsignedLongLong(args[0]);
+    if (first == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear(); /* negative or past 64 bits: encode_put's struct.error to raise */
+        Py_RETURN_NONE;
+    }
+    if (PyList_GET_SIZE(values) != count || PyList_GET_SIZE(expiries) != count ||
+        PyList_GET_SIZE(encodings) != count ||
+        (count > 0 && (unsigned long long)(count - 1) > UINT64_MAX - first)) {
+        Py_RETURN_NONE;
+    }
+    /* Every item checked and the total summed before anything is built. No Python code runs
+       from here to the CRCs, so the lists cannot change under the two passes. */
+    size_t total = 0;
+    unsigned encoding = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (!packable(keys, values, expiries, encodings, i, &encoding)) {
+            Py_RETURN_NONE;
+        }
+        total += HEADER_SIZE + (size_t)PyBytes_GET_SIZE(PyList_GET_ITEM(keys, i)) +
+                 (size_t)PyBytes_GET_SIZE(PyList_GET_ITEM(values, i));
+        if (total > (size_t)PY_SSIZE_T_MAX) {
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    PyObject *sizes = data == NULL ? NULL : PyList_New(count);
+    if (sizes == NULL) {
+        Py_XDECREF(data);
+        return NULL;
+    }
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(data);
+    size_t at = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i);
+        PyObject *value = PyList_GET_ITEM(values, i);
+        (void)packable(keys, values, expiries, encodings, i, &encoding);
+        size_t size = HEADER_SIZE + (size_t)PyBytes_GET_SIZE(key) + (size_t)PyBytes_GET_SIZE(value);
+        write_put(out + at, (uint64_t)first + (uint64_t)i, key, value,
+                  PyFloat_AS_DOUBLE(PyList_GET_ITEM(expiries, i)), encoding);
+        PyObject *n = PyLong_FromSize_t(size);
+        if (n == NULL) {
+            Py_DECREF(sizes);
+            Py_DECREF(data);
+            return NULL;
+        }
+        PyList_SET_ITEM(sizes, i, n);
+        at += size;
+    }
+    /* The CRCs last: isal's CRC runs through Python, and data is still ours alone. */
+    at = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        size_t size = PyLong_AsSize_t(PyList_GET_ITEM(sizes, i));
+        uint32_t crc;
+        if (crc_function == NULL) {
+            crc = crc_of(out + at + 4, size - 4);
+        }
+        else if (crc_through(out + at + 4, size - 4, &crc) < 0) {
+            Py_DECREF(sizes);
+            Py_DECREF(data);
+            return NULL;
+        }
+        store_le32(out + at + AT_CRC, crc);
+        at += size;
+    }
+    PyObject *result = PyTuple_Pack(2, data, sizes);
+    Py_DECREF(data);
+    Py_DECREF(sizes);
+    return result;
+}
+
 static PyObject *
 use_crc32(PyObject *module, PyObject *function)
 {
@@ -293,7 +451,18 @@ PyDoc_STRVAR(put_value_doc,
              "\n"
              "The behaviour is that of aiokv._bitcask.format.record.put_value_py.");
 
+PyDoc_STRVAR(encode_puts_doc,
+             "encode_puts(first_seq, keys, values, expiries, encodings, /)\n"
+             "--\n"
+             "\n"
+             "(records, sizes): the put records of the batch back to back, numbered from\n"
+             "first_seq, and the size of each; None for arguments it does not take (the\n"
+             "Python function then encodes them, or raises).\n"
+             "\n"
+             "The behaviour is that of aiokv._bitcask.format.record.encode_puts_py.");
+
 static PyMethodDef crecord_methods[] = {
+    {"encode_puts", (PyCFunction)(void (*)(void))encode_puts, METH_FASTCALL, encode_puts_doc},
     {"put_value", (PyCFunction)(void (*)(void))put_value, METH_FASTCALL, put_value_doc},
     {"value_start", (PyCFunction)(void (*)(void))value_start, METH_FASTCALL, value_start_doc},
     {"use_crc32", use_crc32, METH_O, use_crc32_doc},

@@ -9,3 +9,11 @@ def use_crc32(function: Callable[[memoryview], int] | None, /) -> None: ...
 def put_value(
     buf: bytes | bytearray | memoryview | mmap.mmap, offset: int, size: int, key: bytes, /
 ) -> bytes | None: ...
+def encode_puts(
+    first_seq: int,
+    keys: list[bytes],
+    values: list[bytes],
+    expiries: list[float],
+    encodings: list[int],
+    /,
+) -> tuple[bytes, list[int]] | None: ...

@@ -59,7 +59,8 @@ import mmap
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from itertools import count
 from typing import Final, NamedTuple
 
 from aiokv._bitcask.format.crc import crc32
@@ -115,6 +116,42 @@ def encode_put(
         + value
     )
     return _CRC.pack(crc32(body)) + body
+
+
+def encode_puts_py(
+    first_seq: int,
+    keys: list[bytes],
+    values: list[bytes],
+    expiries: list[float],
+    encodings: list[int],
+) -> tuple[bytes, list[int]]:
+    """The put records of a batch back to back, numbered from ``first_seq``, and the size of
+    each: :func:`encode_put` of each item of the four lists (which must be as long as one
+    another). The specification of the C function :func:`encode_puts` uses where it can."""
+    if not len(keys) == len(values) == len(expiries) == len(encodings):
+        raise ValueError("encode_puts: the lists differ in length")
+    parts = list(map(encode_put, count(first_seq), keys, values, expiries, encodings))
+    return b"".join(parts), list(map(len, parts))
+
+
+_encode_puts_c: Callable[..., tuple[bytes, list[int]] | None] | None = None
+
+
+def encode_puts(
+    first_seq: int,
+    keys: list[bytes],
+    values: list[bytes],
+    expiries: list[float],
+    encodings: list[int],
+) -> tuple[bytes, list[int]]:
+    """:func:`encode_puts_py`, built in C where it was compiled (one buffer for the batch, no
+    record object apiece); the C function declines what it cannot pack, which the Python one
+    then encodes, or refuses with its own error."""
+    if _encode_puts_c is not None:
+        built = _encode_puts_c(first_seq, keys, values, expiries, encodings)
+        if built is not None:
+            return built
+    return encode_puts_py(first_seq, keys, values, expiries, encodings)
 
 
 def encode_delete(seq: int, key: bytes, target: int) -> bytes:
@@ -262,6 +299,9 @@ put_value_py: Final = put_value
 if not os.environ.get("AIOKV_PURE_PYTHON"):
     with contextlib.suppress(ImportError):  # not built where no C compiler was found
         from aiokv._bitcask.format._crecord import (  # C: the same functions, in place
+            encode_puts as _encode_puts_c,
+        )
+        from aiokv._bitcask.format._crecord import (
             put_value,
             use_crc32,
             value_start,
