@@ -226,11 +226,14 @@ class Planner:
         if len(set(keys)) < len(keys) or self._index.any_indexed(keys):
             return False
         values = list(map(_VALUE, batch))
-        records = HEADER_SIZE * len(keys) + sum(map(len, keys)) + sum(map(len, values))
-        entries = HINT_ENTRY_SIZE * len(keys) + sum(map(len, keys))
+        key_bytes = sum(map(len, keys))
+        records = HEADER_SIZE * len(keys) + key_bytes + sum(map(len, values))
+        entries = HINT_ENTRY_SIZE * len(keys) + key_bytes
         if self._cursor + self._hint + records + entries > self._segment_bytes:
             return False
-        tombstones = sum(map(tombstone_size, keys))
+        # Each key's tombstone_size, summed: a fixed part, and the key in the tombstone and
+        # in its hint entry.
+        tombstones = len(keys) * tombstone_size(b"") + 2 * key_bytes
         reserve = delete_reserve(self._tombstones + tombstones, self._segment_bytes)
         if self._disk + records + self._hint + entries + reserve + self._compaction_room > (
             self._max_size

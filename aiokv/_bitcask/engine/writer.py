@@ -492,7 +492,7 @@ class Writer:
             keys, offsets, sizes, seqs, expiries, tombstones = creates
             self._hint.add_puts(keys, offsets, sizes, seqs, expiries)
             locs = list(map(location, repeat(segment_id), offsets, sizes))
-            index.add_vacant(keys, locs, expiries, segment_id, tombstones)
+            index.add_vacant(keys, locs, expiries, segment_id, sum(sizes), tombstones)
             return
         add = self._hint.add
         put_here: dict[bytes, int] = {}

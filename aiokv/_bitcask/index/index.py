@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import heapq
 import os
-from collections import defaultdict
-from collections.abc import Callable
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from aiokv._bitcask.format.hint import Column, entry_size
@@ -70,6 +70,10 @@ def tombstone_size(key: bytes) -> int:
 RecordHolds = Callable[[int, bytes], bool]
 """Whether the record at a location is a put of a key: False only for a sound record of
 another key (see :class:`Index`)."""
+
+
+_consume: Final[Callable[[Iterable[object]], None]] = deque[object](maxlen=0).extend
+"""Runs an iterator to its end and keeps nothing: a loop of C calls with no Python loop."""
 
 
 def _no_records(loc: int, key: bytes) -> bool:
@@ -217,15 +221,15 @@ class Index:
         locs: list[int],
         expiries: list[float],
         segment: int,
+        size: int,
         tombstones: int,
     ) -> None:
         """:meth:`put` of keys that :meth:`any_indexed` found absent, all in ``segment``
-        (a batch of creates): one directory insert each and the sums added once.
-        ``tombstones`` is the sum of their :func:`tombstone_size`."""
-        put = self._dir.put
-        for key, loc in zip(keys, locs, strict=True):
-            put(key, loc)
-        size = sum(map(size_of, locs))
+        (a batch of creates): one directory insert each and the sums added once. ``size``
+        is the sum of their records' sizes, ``tombstones`` of their :func:`tombstone_size`."""
+        if len(keys) != len(locs):
+            raise ValueError("add_vacant: as many locations as keys")
+        _consume(map(self._dir.put, keys, locs))  # one insert per key, the loop in C
         self.live_bytes[segment] += size
         self.total_live_bytes += size
         self.tombstone_bytes += tombstones
