@@ -21,7 +21,7 @@ import struct
 import subprocess
 import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -145,6 +145,19 @@ def assert_put_value_agrees(buf: bytes, key: bytes, start: int) -> None:
             got = put_value(buf_form(framed), 5, len(buf), key)
             assert got == want, (put_value, buf_form.__name__)
             assert got is None or type(got) is bytes
+
+
+OTHER = encode_put(8, b"k", b"{}", 1.5, VALUE_JSON64)  # a put with a deadline, before GOOD
+
+
+@contextlib.contextmanager
+def mapped_segment(tmp_path: Path) -> Iterator[mmap.mmap]:
+    """A file of OTHER then GOOD, memory-mapped as a store maps a segment; closed on exit,
+    which raises BufferError if a buffer of it is still held."""
+    path = tmp_path / "seg"
+    path.write_bytes(OTHER + GOOD)
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        yield mapped
 
 
 # ---------------------------------------------------------------- the C module is there
@@ -372,16 +385,12 @@ def test_a_non_contiguous_buffer_is_refused_as_by_check_put(value_start: ValueSt
 def test_an_mmap_and_its_slices_are_read_and_let_go(
     value_start: ValueStart, tmp_path: Path
 ) -> None:
-    path = tmp_path / "seg"
-    other = encode_put(8, b"k", b"{}", 1.5, VALUE_JSON64)
-    with open(path, "wb") as f:
-        f.write(other + GOOD)
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        assert value_start(mapped[len(other) :], KEY) == GOOD_START
+    with mapped_segment(tmp_path) as mapped:
+        assert value_start(mapped[len(OTHER) :], KEY) == GOOD_START
         assert value_start(mapped, KEY) == -1
         with memoryview(mapped) as view:
-            assert value_start(view[len(other) :], KEY) == GOOD_START
-            assert value_start(view[: len(other)], b"k") == -1
+            assert value_start(view[len(OTHER) :], KEY) == GOOD_START
+            assert value_start(view[: len(OTHER)], b"k") == -1
     # Leaving the with block closed the map: it would raise BufferError had a buffer of it
     # been kept.
 
@@ -481,16 +490,12 @@ def test_put_value_takes_four_positional_arguments(put_value: PutValue) -> None:
 def test_put_value_copies_out_of_an_mmap_and_lets_it_go(
     put_value: PutValue, tmp_path: Path
 ) -> None:
-    path = tmp_path / "seg"
-    other = encode_put(8, b"k", b"{}", 1.5, VALUE_JSON64)
-    with open(path, "wb") as f:
-        f.write(other + GOOD)
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        got = put_value(mapped, len(other), len(GOOD), KEY)
+    with mapped_segment(tmp_path) as mapped:
+        got = put_value(mapped, len(OTHER), len(GOOD), KEY)
         assert got == VALUE
         assert type(got) is bytes
-        assert put_value(mapped, 0, len(other), b"k") is None  # a deadline: not its case
-        assert put_value(mapped, len(other), len(GOOD) + 1, KEY) is None
+        assert put_value(mapped, 0, len(OTHER), b"k") is None  # a deadline: not its case
+        assert put_value(mapped, len(OTHER), len(GOOD) + 1, KEY) is None
     # The map closed on leaving the block, with no buffer of it kept; the value outlives it.
     assert got == VALUE
 
