@@ -308,10 +308,10 @@ kd_tag(uint64_t m)
     return (uint8_t)((m >> 25) & 0x7F);
 }
 
-/* The slot holding hash h, or -1. *slot gets it; *free_slot (when given) the first empty or
-   deleted slot on h's probe sequence, where h goes if absent. */
+/* The slot holding hash h (its entry is entries[slot]), or -1. *free_slot (when given) gets
+   the first empty or deleted slot on h's probe sequence, where h goes if absent. */
 static inline Py_ssize_t
-kd_find(const KeyDirObject *kd, uint64_t h, size_t *slot, size_t *free_slot)
+kd_find(const KeyDirObject *kd, uint64_t h, size_t *free_slot)
 {
     const uint8_t *ctrl = kd->ctrl;
     const size_t nslots = kd->nslots;
@@ -324,7 +324,6 @@ kd_find(const KeyDirObject *kd, uint64_t h, size_t *slot, size_t *free_slot)
         uint8_t c = ctrl[i];
         if (c == tag) {
             if (entry_hash(&kd->entries[i]) == h) {
-                *slot = i;
                 return (Py_ssize_t)i;
             }
         }
@@ -686,11 +685,11 @@ KeyDir_hash(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject 
 PyDoc_STRVAR(KeyDir_get_doc, "get($self, /, key)\n--\n\n"
                              "The location stored for the key's hash, or None.");
 
-/* The entry of the one key in args (get's and pop's argument): its index, with its slot in
-   *at; -1 if the key's hash is absent; -2 with an exception set for a bad argument. */
+/* The slot of the one key in args (get's and pop's argument); -1 if the key's hash is
+   absent; -2 with an exception set for a bad argument. */
 static Py_ssize_t
 find_key(KeyDirObject *kd, const char *fname, PyObject *const *args, Py_ssize_t nargs,
-         PyObject *kwnames, size_t *at)
+         PyObject *kwnames)
 {
     PyObject *key = one_key(fname, args, nargs, kwnames);
     int64_t h;
@@ -701,14 +700,13 @@ find_key(KeyDirObject *kd, const char *fname, PyObject *const *args, Py_ssize_t 
     if (h < 0) {
         return -2;
     }
-    return kd_find(kd, (uint64_t)h, at, NULL);
+    return kd_find(kd, (uint64_t)h, NULL);
 }
 
 static PyObject *
 KeyDir_get(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    size_t at;
-    Py_ssize_t e = find_key(kd, "get", args, nargs, kwnames, &at);
+    Py_ssize_t e = find_key(kd, "get", args, nargs, kwnames);
     if (e == -2) {
         return NULL;
     }
@@ -730,7 +728,7 @@ KeyDir_put(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *
     uint64_t lo, hi;
     int64_t h;
     Py_ssize_t e;
-    size_t at, free_slot = 0;
+    size_t free_slot = 0;
 
     if (nargs == 2 && kwnames == NULL) {
         argv[0] = args[0];
@@ -747,7 +745,7 @@ KeyDir_put(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *
     if (h < 0) {
         return NULL;
     }
-    e = kd_find(kd, (uint64_t)h, &at, &free_slot);
+    e = kd_find(kd, (uint64_t)h, &free_slot);
     if (e >= 0) {
         old = location_to_int(&kd->entries[e]);
         if (old == NULL) {
@@ -761,7 +759,7 @@ KeyDir_put(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *
             return PyErr_NoMemory();
         }
         /* A rebuild moved everything; find the free slot again. */
-        (void)kd_find(kd, (uint64_t)h, &at, &free_slot);
+        (void)kd_find(kd, (uint64_t)h, &free_slot);
     }
     kd_insert_at(kd, free_slot, (uint64_t)h, lo, hi);
     Py_RETURN_NONE;
@@ -773,9 +771,8 @@ PyDoc_STRVAR(KeyDir_pop_doc, "pop($self, /, key)\n--\n\n"
 static PyObject *
 KeyDir_pop(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    size_t at;
     PyObject *old;
-    Py_ssize_t e = find_key(kd, "pop", args, nargs, kwnames, &at);
+    Py_ssize_t e = find_key(kd, "pop", args, nargs, kwnames);
     if (e == -2) {
         return NULL;
     }
@@ -786,7 +783,7 @@ KeyDir_pop(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject *
     if (old == NULL) {
         return NULL;
     }
-    kd_remove(kd, at);
+    kd_remove(kd, (size_t)e);
     return old;
 }
 
@@ -981,7 +978,7 @@ KeyDir_load(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject 
         Py_ssize_t end = pos + length;
         unsigned kind = kinds[i];
         uint64_t h;
-        size_t at, free_slot = 0;
+        size_t free_slot = 0;
 
         if (end >= nkeys || keys[end] != KEY_END) {
             PyErr_Format(PyExc_ValueError, "entry %zd: its key does not end where its length says",
@@ -1001,7 +998,7 @@ KeyDir_load(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject 
         else {
             h = kd_hash_bytes(kd, (const char *)keys + pos, (size_t)length);
         }
-        if (kd_find(kd, h, &at, &free_slot) >= 0) {
+        if (kd_find(kd, h, &free_slot) >= 0) {
             break;
         }
         if (kind == KIND_PUT) {
@@ -1019,7 +1016,7 @@ KeyDir_load(KeyDirObject *kd, PyObject *const *args, Py_ssize_t nargs, PyObject 
                     PyErr_NoMemory();
                     goto done;
                 }
-                (void)kd_find(kd, h, &at, &free_slot);
+                (void)kd_find(kd, h, &free_slot);
             }
             kd_insert_at(kd, free_slot, h, lo, segment >> 16);
             added++;
