@@ -306,10 +306,10 @@ write_put(unsigned char *at, uint64_t seq, PyObject *key, PyObject *value, doubl
 
 /* Whether item i of the four lists is one put encode_put packs: exact bytes of a key of at
    most KEY_LEN_MAX bytes and a value below 2**32 bytes, an exact float, an exact int encoding
-   of 0 to 255 (*encoding gets it). */
+   of 0 to 255. */
 static int
 packable(PyObject *keys, PyObject *values, PyObject *expiries, PyObject *encodings,
-         Py_ssize_t i, unsigned *encoding)
+         Py_ssize_t i)
 {
     PyObject *key = PyList_GET_ITEM(keys, i);
     PyObject *value = PyList_GET_ITEM(values, i);
@@ -325,7 +325,6 @@ packable(PyObject *keys, PyObject *values, PyObject *expiries, PyObject *encodin
         PyErr_Clear(); /* an overflow reads as -1 with an error set: not packable either */
         return 0;
     }
-    *encoding = (unsigned)v;
     return 1;
 }
 
@@ -357,9 +356,8 @@ encode_puts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* Every item checked and the total summed before anything is built. No Python code runs
        from here to the CRCs, so the lists cannot change under the two passes. */
     size_t total = 0;
-    unsigned encoding = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
-        if (!packable(keys, values, expiries, encodings, i, &encoding)) {
+        if (!packable(keys, values, expiries, encodings, i)) {
             Py_RETURN_NONE;
         }
         total += HEADER_SIZE + (size_t)PyBytes_GET_SIZE(PyList_GET_ITEM(keys, i)) +
@@ -379,7 +377,7 @@ encode_puts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *key = PyList_GET_ITEM(keys, i);
         PyObject *value = PyList_GET_ITEM(values, i);
-        (void)packable(keys, values, expiries, encodings, i, &encoding);
+        unsigned encoding = (unsigned)PyLong_AsLong(PyList_GET_ITEM(encodings, i)); /* 0..255 */
         size_t size = HEADER_SIZE + (size_t)PyBytes_GET_SIZE(key) + (size_t)PyBytes_GET_SIZE(value);
         write_put(out + at, (uint64_t)first + (uint64_t)i, key, value,
                   PyFloat_AS_DOUBLE(PyList_GET_ITEM(expiries, i)), encoding);
