@@ -61,6 +61,7 @@ from aiokv._bitcask.index.index import (
     segment_of,
     size_of,
     tombstone_size,
+    tombstone_sizes,
 )
 from aiokv._bitcask.index.keydir import KeyDir, PyKeyDir, check_entries_py, check_hint_entries
 from aiokv._bitcask.options import MIN_SEGMENT_MAX_BYTES

@@ -17,6 +17,7 @@ from _internals import (
     segment_of,
     size_of,
     tombstone_size,
+    tombstone_sizes,
 )
 
 pytestmark = pytest.mark.purepy
@@ -118,3 +119,10 @@ def test_load_accounts_like_key_by_key_puts() -> None:
     assert loaded.get_live(b"a", 50.0) is None
     assert loaded.drop_expired(50.0, 10) == 1
     assert len(loaded) == 2
+
+
+@pytest.mark.parametrize(
+    "keys", [[], [b"a"], [b"a", b"bb"], [b"k" * 128, "\u00e9".encode() * 16, b"x"]]
+)
+def test_a_batchs_tombstone_room_is_the_sum_of_its_keys(keys: list[bytes]) -> None:
+    assert tombstone_sizes(len(keys), sum(map(len, keys))) == sum(map(tombstone_size, keys))

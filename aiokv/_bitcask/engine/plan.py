@@ -34,7 +34,7 @@ from aiokv._bitcask.format.record import (
     encode_put,
     encode_puts,
 )
-from aiokv._bitcask.index.index import segment_of, tombstone_size
+from aiokv._bitcask.index.index import segment_of, tombstone_size, tombstone_sizes
 from aiokv._core.codec import VALUE_JSON
 from aiokv.errors import DataStoreError, StoreFullError, StoreIOError, describe_key
 
@@ -231,9 +231,7 @@ class Planner:
         entries = HINT_ENTRY_SIZE * len(keys) + key_bytes
         if self._cursor + self._hint + records + entries > self._segment_bytes:
             return False
-        # Each key's tombstone_size, summed: a fixed part, and the key in the tombstone and
-        # in its hint entry.
-        tombstones = len(keys) * tombstone_size(b"") + 2 * key_bytes
+        tombstones = tombstone_sizes(len(keys), key_bytes)
         reserve = delete_reserve(self._tombstones + tombstones, self._segment_bytes)
         if self._disk + records + self._hint + entries + reserve + self._compaction_room > (
             self._max_size
