@@ -133,15 +133,19 @@ def async_runners(tasks: int, loop: str) -> list[Runner]:
     return [aiokv_async(1, loop=loop), aiokv_async(tasks, loop=loop), aiokv_gather(tasks, loop)]
 
 
-def asyncio_floor(tasks: int, loop: str = ASYNCIO) -> Runner:
-    """The floor of a one-writer asyncio store's creates, from ``tasks`` tasks."""
+def asyncio_floor(tasks: int, loop: str = ASYNCIO, *, gather: bool = False) -> Runner:
+    """The floor of a one-writer asyncio store's creates, from ``tasks`` tasks, or with
+    ``gather`` from batches of ``tasks`` gathered coroutines (the most a gathered create can
+    reach: asyncio makes a task for each)."""
+    mode = f"gather, {tasks} per batch" if gather else f"{tasks} tasks"
     return Runner(
-        name=on_loop(f"asyncio floor, {tasks} tasks", loop),
+        name=on_loop(f"asyncio floor {mode}" if gather else f"asyncio floor, {mode}", loop),
         series="asyncio floor",
         family=FLOOR,
         aconnect=AsyncioFloor.open,
         workers=tasks,
         loop=loop,
+        gather=gather,
         creates_only=True,
     )
 

@@ -24,6 +24,7 @@ from _bench.text import GE, LE, TIMES, fmt_rate
 ONE_TASK = aiokv_async(1).name
 MANY_TASKS = aiokv_async(ASYNC_TASKS).name
 GATHER = aiokv_gather(ASYNC_TASKS).name
+GATHER_FLOOR = asyncio_floor(ASYNC_TASKS, gather=True).name
 SHAPES = (("create", "1 KB"), (NESTED, "1 KB nested"))  # each 1 KB create phase, its label
 
 
@@ -141,16 +142,19 @@ def create_targets(small: Workload | None, durable: Workload | None) -> list[Tar
         )
         for phase, label in SHAPES
     ]
+    gather = ratio_target(
+        f"gather create 1 KB, {ASYNC_TASKS} fresh tasks per batch {GE} 1.5{TIMES} rocksdict put",
+        1.5,
+        rate_of(small, GATHER, "create"),
+        rocksdict_rate := rate_of(small, "rocksdict", "create"),
+        "the 1kb workload with rocksdict",
+    )
+    floor = rate_of(small, GATHER_FLOOR, "create")
+    if gather.value is not None and floor is not None and rocksdict_rate:
+        gather.detail += f"; the asyncio floor gathered: {floor / rocksdict_rate:.2f}{TIMES}"
     return [
         *rocksdict,
-        ratio_target(
-            f"gather create 1 KB, {ASYNC_TASKS} fresh tasks per batch "
-            f"{GE} 1.5{TIMES} rocksdict put",
-            1.5,
-            rate_of(small, GATHER, "create"),
-            rate_of(small, "rocksdict", "create"),
-            "the 1kb workload with rocksdict",
-        ),
+        gather,
         ratio_target(
             f"await create 1 KB, 1 task {GE} 3{TIMES} diskcache add",
             3.0,

@@ -56,7 +56,8 @@ def crud_workload(
     runners = [runner for loop in loops for runner in async_runners(ASYNC_TASKS, loop)]
     runners += [aiokv_sync(1), aiokv_sync(THREADS)]
     peers, missing_peers = peer_runners()
-    runners += peers + [asyncio_floor(ASYNC_TASKS, loop) for loop in loops]
+    runners += peers
+    runners += [asyncio_floor(ASYNC_TASKS, loop, gather=g) for loop in loops for g in (False, True)]
     workload.notes += missing + missing_peers
     workload.notes += crud_notes(loops, nested)
     keys = make_keys(n)
@@ -93,7 +94,9 @@ def crud_notes(loops: Sequence[str], nested: bool) -> list[str]:
         "operations in turn",
         f"asyncio floor: {ASYNC_TASKS} tasks queue orjson-encoded, CRC-32'd records for one "
         "writer task, one os.write per batch; no index, no delete: creates only, then every "
-        "key read back untimed",
+        "key read back untimed; asyncio floor gather: the same floor, each batch of "
+        f"{ASYNC_TASKS} creates one asyncio.gather of fresh coroutines (the ceiling of aiokv "
+        "gather: asyncio makes a task per coroutine)",
     ]
     if UVLOOP in loops:
         notes.append("[uvloop]: on uvloop's event loop; the other async rows on asyncio's default")
