@@ -512,6 +512,10 @@ class Writer:
         """At close: fsync the active segment and write its hint, so the next open is fast.
 
         A clean close is thus durable in every mode. Nothing is written after a failure.
+
+        :raises OSError: the fsync failed: the last writes may not be on disk. A hint that
+            cannot be written (a full disk, say) is only logged: the data is synced by then,
+            and the next open scans what the hint would have covered.
         """
         if self.failure is not None:
             return
@@ -519,7 +523,15 @@ class Writer:
         if _files.KILL_POINTS:
             _files.kill_point("close.synced")
         if self._hint.count:
-            self._write_active_hint()
-            if _files.KILL_POINTS:
-                _files.kill_point("close.hint_written")
-            _files.sync_directory(self._shared.directory)
+            try:
+                self._write_active_hint()  # whole or not at all: no partial hint is left
+                if _files.KILL_POINTS:
+                    _files.kill_point("close.hint_written")
+                _files.sync_directory(self._shared.directory)
+            except OSError as exc:
+                logger.warning(
+                    "aiokv: %s: its hint was not written at close (%s); the next open "
+                    "scans the segment instead",
+                    self._shared.active.path,
+                    exc,
+                )
