@@ -139,8 +139,23 @@ def key_exists(key: object) -> KeyExistsError:
 
 
 def not_open(state: str) -> StoreClosedError:
-    """An operation on a store that is not open (``state``: new, opening, closing, closed)."""
+    """An operation on a store that is not open (``state``: new, opening, closing, closed,
+    or forked: see :func:`used_across_fork`)."""
+    if state == FORKED:
+        return used_across_fork()
     return StoreClosedError(f"the store is {state}, not open")
+
+
+FORKED = "forked"
+"""The state of a store object inherited by a child process from the parent that opened it."""
+
+
+def used_across_fork() -> StoreClosedError:
+    """A store object used in a child process made by ``fork()`` after its parent opened it."""
+    return StoreClosedError(
+        "this store was opened by the parent of this process, before fork(): a store cannot "
+        "be used across a fork; open it in this process instead (after the parent closes it)"
+    )
 
 
 def store_closed() -> StoreClosedError:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import os
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +45,7 @@ class _State(enum.Enum):
     OPEN = "open"
     CLOSING = "closing"
     CLOSED = "closed"
+    FORKED = errors.FORKED  # inherited by a child process: its parent owns the files
 
 
 _OPEN: Final = _State.OPEN
@@ -104,6 +107,7 @@ class AsyncDataStore:
         self._clock = self._options.clock
         self._path = resolve_path(path)
         self._state = _State.NEW
+        _stores.add(self)
         self._engine: Engine | None = None
         # The engine's index and read kernel, kept here too for the hot paths (a create's
         # check, every read): each attribute read saved is a few percent of a read.
@@ -149,6 +153,8 @@ class AsyncDataStore:
         """
         if self._state is _State.CLOSED:
             raise StoreClosedError("this store was closed; make a new AsyncDataStore to reopen")
+        if self._state is _State.FORKED:
+            raise errors.used_across_fork()
         if self._state is not _State.NEW:
             raise DataStoreError(f"this store is already {self._state.value}")
         self._state = _State.OPENING
@@ -197,7 +203,9 @@ class AsyncDataStore:
             assert self._opening is not None
             # Let the opening finish (or fail) first; then close what it opened.
             await asyncio.wait([self._opening])
-        if self._state in (_State.NEW, _State.CLOSED):
+        if self._state in (_State.NEW, _State.CLOSED, _State.FORKED):
+            # A forked child's copy holds nothing of its own to close: the files, the lock
+            # and the writer belong to the parent (filelock drops the child's lock copy).
             self._state = _State.CLOSED
             return
         if self._closing is None:
@@ -400,6 +408,26 @@ class AsyncDataStore:
             segment_count=len(segments),
             last_compaction=compactor.last_compaction,
         )
+
+
+_stores: weakref.WeakSet[AsyncDataStore] = weakref.WeakSet()
+"""Every store object of this process, to be told of a fork."""
+
+
+def _after_fork_in_child() -> None:
+    """In a child made by ``fork()``: every store the parent had opened is unusable here.
+
+    The child has a copy of the store's state, but not the parent's loop, writer task or
+    threads: its reads would run on files only the parent writes and its writes would never
+    be answered. Each such store now refuses everything, saying why.
+    """
+    for store in list(_stores):
+        if store._state not in (_State.NEW, _State.CLOSED):
+            store._state = _State.FORKED
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _no_loop() -> asyncio.Future[None]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import threading
 import warnings
 import weakref
@@ -106,6 +107,23 @@ def _shut_down(
         thread.join()
 
 
+_faces: weakref.WeakSet[BlockingStore[Any]] = weakref.WeakSet()
+"""Every face of this process, to be told of a fork."""
+
+
+def _after_fork_in_child() -> None:
+    """In a child made by ``fork()``: the faces the parent made have no loop thread here (a
+    fork copies only the thread that called it), so a call would wait for ever. Each refuses
+    every call from now on, and its close (or finaliser) lets go without waiting on it."""
+    for face in list(_faces):
+        face._forked = True
+        face._finalizer.detach()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class BlockingStore(Generic[S]):
     """An :class:`AsyncStore` for blocking code: safe to share between threads.
 
@@ -138,11 +156,13 @@ class BlockingStore(Generic[S]):
         self._thread = thread
         self._close_lock = threading.Lock()
         self._closed = False
+        self._forked = False  # this is a child process's copy: see _after_fork_in_child
         # Runs at garbage collection or interpreter exit if close() never did. It holds the
         # store, the portal and the thread, never the face, or the face would never be collected.
         self._finalizer = weakref.finalize(
             self, _shut_down, store, portal, thread, self._describe()
         )
+        _faces.add(self)
 
     # -- what a subclass may name differently ----------------------------------------------
 
@@ -169,6 +189,8 @@ class BlockingStore(Generic[S]):
         refuse_event_loop(self, method)
         if self._closed:
             raise errors.store_closed()
+        if self._forked:
+            raise errors.used_across_fork()
         try:
             result: T = self._portal.call(func, *args)
             return result
@@ -217,6 +239,8 @@ class BlockingStore(Generic[S]):
                 return
             self._closed = True
             self._finalizer.detach()
+            if self._forked:
+                return  # the loop thread is the parent's: nothing of this copy runs
             _shut_down(self._store, self._portal, self._thread, None)
 
     def __enter__(self: _Face) -> _Face:
