@@ -138,6 +138,11 @@ def key_exists(key: object) -> KeyExistsError:
     return KeyExistsError(f"key {describe_key(key)} already exists")
 
 
+def keys_not_str(method: str) -> InvalidKeyError:
+    """A ``*_many`` call given one ``str``, which would be taken as an iterable of letters."""
+    return InvalidKeyError(f"{method}() takes an iterable of keys, not one str")
+
+
 def not_open(state: str) -> StoreClosedError:
     """An operation on a store that is not open (``state``: new, opening, closing, closed,
     or forked: see :func:`used_across_fork`)."""

@@ -15,6 +15,7 @@ from aiokv._bitcask import options
 from aiokv._bitcask.engine import compaction, recovery, writer
 from aiokv._bitcask.engine.compaction import Compactor, _pieces
 from aiokv._bitcask.engine.lifecycle import Engine
+from aiokv._bitcask.engine.reader import Reader
 from aiokv._bitcask.engine.recovery import Recovered, recover
 from aiokv._bitcask.engine.writer import REMAP_BYTES, Writer
 from aiokv._bitcask.format import crc, hint, record

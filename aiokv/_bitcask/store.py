@@ -12,17 +12,18 @@ different tasks, and a task group must be entered and left in one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import os
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
 from aiokv import errors
 from aiokv._bitcask.engine.lifecycle import Engine
-from aiokv._bitcask.engine.plan import Op
+from aiokv._bitcask.engine.plan import Op, RecordMoved
 from aiokv._bitcask.engine.writer import Writer
 from aiokv._bitcask.format.record import KIND_DELETE, KIND_PUT
 from aiokv._bitcask.index.index import Index
@@ -33,7 +34,7 @@ from aiokv._core.clock import Clock, SystemClock
 from aiokv._core.codec import VALUE_JSON, check_key, check_ttl, encode_value
 from aiokv._core.handoff import Handoff
 from aiokv._core.stats import StoreStats
-from aiokv.errors import DataStoreError, StoreClosedError
+from aiokv.errors import DataStoreError, KeyNotFoundError, StoreClosedError
 
 READS_PER_YIELD = 32
 """A read lets other tasks run once in this many: a few µs of loop time, never a stall."""
@@ -296,8 +297,93 @@ class AsyncDataStore:
             self._check_open()  # the store may have been closed meanwhile
         return self._read_on_loop(key)
 
+    async def exists(self, key: str) -> bool:
+        """Whether ``key`` is live (not missing, deleted or expired).
+
+        :raises InvalidKeyError: ``key`` is not a valid key.
+        :raises StoreClosedError: the store is not open.
+        :raises CorruptionError: the record indexed for ``key`` is damaged.
+        """
+        if self._state is not _OPEN:
+            raise errors.not_open(self._state.value)
+        if self._index.locate(check_key(key), self._clock) is None:
+            return False  # surely absent: no record read
+        # The index holds hashes: the record (read as read() reads it) tells whose it is.
+        try:
+            await self.read(key)
+        except KeyNotFoundError:
+            return False
+        return True
+
+    async def read_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The values of the live keys among ``keys``, each as :meth:`read` gives it; keys
+        missing, deleted or expired are left out. Every key is checked before any is read.
+
+        :raises InvalidKeyError: a key is not valid, or ``keys`` is one ``str``.
+        :raises StoreClosedError: the store is not open.
+        :raises CorruptionError: a stored value is damaged.
+        """
+        if self._state is not _OPEN:
+            raise errors.not_open(self._state.value)
+        wanted = _checked_keys(keys, "read_many")
+        found: dict[str, dict[str, Any]] = {}
+        read = self._read_on_loop
+        for count, key in enumerate(wanted, 1):
+            with contextlib.suppress(KeyNotFoundError):
+                found[key] = read(key)
+            if not count % READS_PER_YIELD:  # as read() does: the loop is not held for long
+                await asyncio.sleep(0)
+                self._check_open()
+                read = self._read_on_loop
+        return found
+
+    async def touch(self, key: str, ttl: int | None) -> None:
+        """Make ``key`` expire ``ttl`` seconds from now (``None``: never), keeping its value.
+
+        Written as a new record of the same value: after a crash the key has its old deadline
+        or its new one, never neither.
+
+        :raises KeyNotFoundError: ``key`` is missing, deleted or expired.
+        :raises InvalidKeyError, InvalidTTLError: a bad argument; nothing is written.
+        :raises StoreFullError: no room for the new record; nothing is written.
+        :raises StoreClosedError: the store is not open.
+        """
+        engine = self._open_engine()
+        key_bytes = check_key(key)
+        seconds = None if ttl is None else check_ttl(ttl)
+        while True:
+            loc, value, encoding = engine.reader.stored(key)
+            expiry = self._clock.time() + seconds if seconds is not None else 0.0
+            op = Op(KIND_PUT, key, key_bytes, value, expiry, self._new_future(), encoding, loc)
+            try:
+                await engine.writer.submit(op)
+            except RecordMoved:
+                continue  # replaced or moved by compaction meanwhile: read it again
+            return
+
     def _read_before_open(self, key: str) -> dict[str, Any]:
         raise errors.not_open(self._state.value)
+
+    def _read_many_from_thread(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """:meth:`read_many` in the calling thread, as :meth:`_read_from_thread` reads."""
+        wanted = _checked_keys(keys, "read_many")
+        found: dict[str, dict[str, Any]] = {}
+        for key in wanted:
+            with contextlib.suppress(KeyNotFoundError):
+                found[key] = self._read_from_thread(key)
+        return found
+
+    def _exists_from_thread(self, key: str) -> bool:
+        """:meth:`exists` in the calling thread."""
+        if self._state is not _OPEN:
+            raise errors.not_open(self._state.value)
+        if self._index.locate(check_key(key), self._clock) is None:
+            return False
+        try:
+            self._read_in_thread(key)
+        except KeyNotFoundError:
+            return False
+        return True
 
     def _read_from_thread(self, key: str) -> dict[str, Any]:
         """:meth:`read`, made in the calling thread rather than on the store's event loop
@@ -408,6 +494,16 @@ class AsyncDataStore:
             segment_count=len(segments),
             last_compaction=compactor.last_compaction,
         )
+
+
+def _checked_keys(keys: Iterable[str], method: str) -> list[str]:
+    """``keys`` as a list, each checked as a key, before any is used."""
+    if isinstance(keys, str):
+        raise errors.keys_not_str(method)
+    listed = list(keys)
+    for key in listed:
+        check_key(key)
+    return listed
 
 
 _stores: weakref.WeakSet[AsyncDataStore] = weakref.WeakSet()

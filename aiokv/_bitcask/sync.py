@@ -9,7 +9,7 @@ there and handed to the loop with one ``call_soon_threadsafe``, not a portal rou
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,22 @@ class DataStore(BlockingStore[AsyncDataStore]):
         if self._closed:
             raise errors.store_closed()
         return self._store._read_from_thread(key)
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` is live; see :meth:`AsyncDataStore.exists`. Asked in the calling
+        thread, as :meth:`read` is."""
+        refuse_event_loop(self, "exists")
+        if self._closed:
+            raise errors.store_closed()
+        return self._store._exists_from_thread(key)
+
+    def read_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The values of the live keys among ``keys``; see :meth:`AsyncDataStore.read_many`.
+        Read in the calling thread, as :meth:`read` is."""
+        refuse_event_loop(self, "read_many")
+        if self._closed:
+            raise errors.store_closed()
+        return self._store._read_many_from_thread(keys)
 
     def delete(self, key: str) -> None:
         """Delete ``key``; see :meth:`AsyncDataStore.delete`."""

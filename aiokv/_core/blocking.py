@@ -20,7 +20,7 @@ import os
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -213,6 +213,20 @@ class BlockingStore(Generic[S]):
     def delete(self, key: str) -> None:
         """Delete ``key``; see :meth:`AsyncStore.delete`."""
         self._call("delete", self._store.delete, key)
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` is live; see :meth:`AsyncStore.exists`."""
+        return self._call("exists", self._store.exists, key)
+
+    def read_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The values of the live keys among ``keys``; see :meth:`AsyncStore.read_many`."""
+        if isinstance(keys, str):
+            raise errors.keys_not_str("read_many")
+        return self._call("read_many", self._store.read_many, list(keys))
+
+    def touch(self, key: str, ttl: int | None) -> None:
+        """Give ``key`` a new deadline; see :meth:`AsyncStore.touch`."""
+        self._call("touch", self._store.touch, key, ttl)
 
     def compact(self) -> int:
         """Reclaim the space of dead values; see :meth:`AsyncStore.compact`."""

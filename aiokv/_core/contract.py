@@ -13,6 +13,7 @@ on unchanged whatever the backend.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -95,6 +96,36 @@ class AsyncStore(Protocol):
 
         :raises KeyNotFoundError: ``key`` is missing, deleted or expired.
         :raises InvalidKeyError: ``key`` is not a valid key.
+        :raises StoreClosedError: the store is not open.
+        :raises StoreIOError: the write failed.
+        """
+        ...
+
+    async def exists(self, key: str) -> bool:
+        """Whether ``key`` is live: not missing, deleted or expired.
+
+        :raises InvalidKeyError: ``key`` is not a valid key.
+        :raises StoreClosedError: the store is not open.
+        """
+        ...
+
+    async def read_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The values of the live keys among ``keys``, each as :meth:`read` gives it; absent
+        keys are left out. Every key is checked before any is read.
+
+        :raises InvalidKeyError: a key is not valid, or ``keys`` is one ``str``.
+        :raises StoreClosedError: the store is not open.
+        :raises CorruptionError: a stored value is damaged.
+        """
+        ...
+
+    async def touch(self, key: str, ttl: int | None) -> None:
+        """Make ``key`` expire ``ttl`` seconds from now (``None``: never), keeping its value;
+        after a crash it has the old deadline or the new one.
+
+        :raises KeyNotFoundError: ``key`` is missing, deleted or expired.
+        :raises InvalidKeyError, InvalidTTLError: a bad argument; nothing is written.
+        :raises StoreFullError: no room to write the new deadline.
         :raises StoreClosedError: the store is not open.
         :raises StoreIOError: the write failed.
         """

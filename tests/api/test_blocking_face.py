@@ -11,7 +11,7 @@ import asyncio
 import gc
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -133,6 +133,23 @@ class DictStore:
             raise KeyNotFoundError(f"key {key!r} not found")
         self.dead += len(self.data.pop(key))
 
+    async def exists(self, key: str) -> bool:
+        self._check_open(key)
+        return key in self.data
+
+    async def read_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        listed = list(keys)
+        for key in listed:
+            self._check_open(key)
+        return {key: json.loads(self.data[key]) for key in listed if key in self.data}
+
+    async def touch(self, key: str, ttl: int | None) -> None:
+        self._check_open(key)
+        if ttl is not None and (type(ttl) is not int or not 1 <= ttl < 2**31):
+            raise InvalidTTLError(f"bad ttl {ttl!r}")
+        if key not in self.data:
+            raise KeyNotFoundError(f"key {key!r} not found")
+
     async def compact(self) -> int:
         self._check_open()
         reclaimed, self.dead = self.dead, 0
@@ -195,6 +212,23 @@ def test_both_backends_meet_the_contract(store_path: Path) -> None:
 
 
 # -- the face over any store ---------------------------------------------------------------
+
+
+def test_exists_read_many_and_touch_go_through_the_face(
+    face: BlockingStore[DictStore], backend: DictStore
+) -> None:
+    face.create("a", {"n": 1})
+    assert face.exists("a")
+    assert not face.exists("b")
+    assert face.read_many(iter(["a", "b"])) == {"a": {"n": 1}}
+    with pytest.raises(InvalidKeyError, match="not one str"):
+        face.read_many("a")
+    face.touch("a", 10)
+    with pytest.raises(KeyNotFoundError):
+        face.touch("b", 10)
+    with pytest.raises(InvalidTTLError):
+        face.touch("a", 0)
+    assert backend.threads == {LOOP_THREAD}
 
 
 def test_operations_go_through_the_face_to_the_loop_thread(

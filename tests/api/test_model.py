@@ -124,6 +124,35 @@ class _ModelMachine(StoreMachine):
             del self.model[key]
             self.note_written(key, None)
 
+    @rule(data=st.data(), ttl=ttls)
+    def touch(self, data: st.DataObject, ttl: int | None) -> None:
+        key = self.draw_key(data)
+        now = self.clock.time()
+        value = self.live(key)
+        got, _ = self.outcome(self.opened.touch(key, ttl))
+        event(f"touch: {got}")
+        if got == "StoreFullError" and value is not None:
+            self.check_full(key, value)
+            return
+        assert got == ("ok" if value is not None else "KeyNotFoundError"), (key, got)
+        if value is not None:
+            self.model[key] = (value, None if ttl is None else now + ttl)
+            self.note_written(key, value)
+
+    @rule(data=st.data())
+    def exists(self, data: st.DataObject) -> None:
+        key = self.draw_key(data)
+        got, found = self.outcome(self.opened.exists(key))
+        assert (got, found) == ("ok", self.live(key) is not None), key
+
+    @rule(data=st.data())
+    def read_many(self, data: st.DataObject) -> None:
+        keys = data.draw(st.lists(st.sampled_from(self.keys), max_size=8), label="keys")
+        got, found = self.outcome(self.opened.read_many(keys))
+        assert got == "ok", got
+        expected = {key: value for key in keys if (value := self.live(key)) is not None}
+        assert found == expected
+
     @rule(seconds=st.floats(min_value=0.0, max_value=3.0, allow_nan=False))
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)

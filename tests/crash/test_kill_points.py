@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from _internals import KILL_EXIT_CODE, MIN_SEGMENT_MAX_BYTES
 from _proc import start_child
 
 import aiokv
-from aiokv import AsyncDataStore, DataStore, KeyNotFoundError
+from aiokv import AsyncDataStore, DataStore, KeyNotFoundError, ManualClock
 
 pytestmark = pytest.mark.slow
 
@@ -218,3 +219,63 @@ def test_a_source_left_by_a_crash_is_not_compacted_twice(tmp_path: Path) -> None
         assert store.read("x") == {"v": 2}
     with DataStore(path, **options) as store:
         assert store.read("x") == {"v": 2}
+
+
+TOUCH_CHILD = """
+    import asyncio
+    import os
+    import sys
+
+    path, point, durability = sys.argv[1:4]
+    os.environ["AIOKV_KILL_POINT"] = point
+
+    from aiokv import AsyncDataStore
+
+
+    async def main():
+        store = AsyncDataStore(path, durability=durability, compact_dead_ratio=None)
+        await store.open()
+        for i in range(20):
+            await store.create(f"t{i}", {"i": i, "pad": "x" * 300}, ttl=1000)
+        print("created", flush=True)
+        for i in range(20):
+            print("begin touch", f"t{i}", flush=True)
+            await store.touch(f"t{i}", 100_000)
+            print("ok", flush=True)
+
+
+    asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("point", "durability", "nth"),
+    [
+        ("write.before", "flush", 21),
+        ("write.before", "flush", 30),
+        ("write.written", "flush", 25),
+        ("write.synced", "fsync", 27),
+    ],
+)
+async def test_death_during_touches_keeps_the_old_or_the_new_deadline(
+    tmp_path: Path, point: str, durability: str, nth: int
+) -> None:
+    path = tmp_path / "store"
+    with start_child(TOUCH_CHILD, path, f"{point}:{nth}", durability, workdir=tmp_path) as child:
+        lines = child.rest_lines(timeout=60)
+        status = child.wait()
+        stderr = child.stderr_text()
+    assert status == KILL_EXIT_CODE, f"the point was never reached: {status}\n{stderr}"
+    assert "created" in lines
+    touched = {lines[n].split()[2] for n in range(1, len(lines) - 1) if lines[n + 1] == "ok"}
+    in_flight = lines[-1].split()[2] if lines[-1].startswith("begin") else None
+    keys = [f"t{i}" for i in range(20)]
+    value = {f"t{i}": {"i": i, "pad": "x" * 300} for i in range(20)}
+    now = time.time()
+    # Every key is there now, its value whole: a touch never loses a key.
+    assert await contents(path, keys) == value
+    # Past the old deadline, only the touched keys are left (and perhaps the one in flight).
+    later = ManualClock(now + 5000)
+    async with AsyncDataStore(path, clock=later, compact_dead_ratio=None) as store:
+        alive = set((await store.read_many(keys)).keys())
+    assert touched <= alive <= touched | {in_flight}, (sorted(touched), sorted(alive))

@@ -4,7 +4,9 @@ Pure bookkeeping on the event-loop thread: nothing is written here. The writer p
 writes the bytes the plan made, then indexes what it accepted (see ``writer``).
 
 An op is decided against the index as the ops before it in the batch left it: a create of a
-live key is refused (``KeyExistsError``), a delete of an absent one too (``KeyNotFoundError``).
+live key is refused (``KeyExistsError``), a delete of an absent one too (``KeyNotFoundError``),
+and a touch (a put of a live key's own value with a new deadline) of an absent one too, or,
+if the key's record is no longer the one the touch read, sent back to read it again.
 A create that would take the directory past ``max_size``, once the room every live key's delete
 needs and the room of one compaction step are kept free, is refused with ``StoreFullError``
 and listed in ``no_room``, for the writer to retry once compaction has reclaimed some.
@@ -60,8 +62,16 @@ class Op:
     expiry: float
     future: Outcome
     encoding: int = VALUE_JSON  # of a put's value
+    # A touch: a put of a live key's own value with a new deadline, accepted only if the key's
+    # record is still the one at this location (0: an ordinary create).
+    rewrites: int = 0
     # The writer has decided it (it will be written or refused) and its batch has not ended.
     taken: bool = False
+
+
+class RecordMoved(DataStoreError):
+    """A touch's record was replaced, deleted or moved before the writer reached it: the
+    caller reads the key again and retries. Never leaves the store."""
 
 
 Accepted: TypeAlias = "tuple[Op, int, int, int, int, int | None]"
@@ -124,6 +134,7 @@ _KEY = attrgetter("key_bytes")
 _VALUE = attrgetter("value")
 _EXPIRY = attrgetter("expiry")
 _ENCODING = attrgetter("encoding")
+_REWRITES = attrgetter("rewrites")
 _DONE = methodcaller("done")
 _KINDS: Final = frozenset({KIND_PUT})
 
@@ -218,7 +229,7 @@ class Planner:
         decides the same, with C-level passes over the batch instead of a Python loop.
         Returns False, having changed nothing, for any other batch.
         """
-        if not _KINDS.issuperset(map(_KIND, batch)):
+        if not _KINDS.issuperset(map(_KIND, batch)) or any(map(_REWRITES, batch)):
             return False
         if any(map(_DONE, map(_FUTURE, batch))):  # a caller was cancelled
             return False
@@ -266,7 +277,11 @@ class Planner:
             live = found is not None and self._unexpired(key, found)
         else:
             found, live = None, touched  # decided by an earlier op of the batch
-        if live is is_put:  # a create of a live key, or a delete of an absent one
+        if op.rewrites:  # a touch: the key live, its record the one read
+            if not live or found != op.rewrites:
+                plan.refused[id(op)] = RecordMoved() if live else errors.key_not_found(op.key)
+                return True
+        elif live is is_put:  # a create of a live key, or a delete of an absent one
             plan.refused[id(op)] = (errors.key_exists if is_put else errors.key_not_found)(op.key)
             return True
         if is_put:

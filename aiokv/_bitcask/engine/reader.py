@@ -141,6 +141,27 @@ class Reader:
                     return value
             return self._value(key, key_bytes, segment, loc, buf[offset : offset + size])
 
+    def stored(self, key: str) -> tuple[int, bytes, int]:
+        """``(location, value bytes, encoding)`` of ``key``'s live record, not decoded, read
+        on the store's event loop: what a rewrite of the record (``touch``) carries over.
+
+        :raises KeyNotFoundError: ``key`` is not live.
+        :raises CorruptionError: the record indexed for it is damaged.
+        """
+        key_bytes = check_key(key)
+        loc = self._index.locate(key_bytes, self._clock)
+        if loc is None:
+            raise errors.key_not_found(key)
+        segment = self._segments[segment_of(loc)]  # on the loop: found means open (on_loop)
+        data = segment.read(offset_of(loc), size_of(loc))
+        checked = check_put(data, key_bytes)
+        if checked is None:
+            raise self._bad_record(key, key_bytes, segment, loc, data)
+        begins, expiry, encoding = checked
+        if expiry and self._clock.time() >= expiry:
+            raise errors.key_not_found(key)
+        return loc, bytes(data[begins:]), encoding
+
     def _check_open(self) -> None:
         state = self._state()
         if state != "open":
