@@ -12,6 +12,7 @@ from aiokv._bitcask.sync import DataStore
 from aiokv._core.clock import Clock, ManualClock, SystemClock
 from aiokv._core.codec import MAX_KEY_LENGTH, MAX_TTL_S, MAX_VALUE_BYTES, MAX_VALUE_DEPTH
 from aiokv._core.stats import StoreStats
+from aiokv._core.verify_report import Problem, VerifyReport
 from aiokv.errors import (
     BlockingCallError,
     CorruptionError,
@@ -51,6 +52,7 @@ __all__ = [
     "KeyExistsError",
     "KeyNotFoundError",
     "ManualClock",
+    "Problem",
     "StoreClosedError",
     "StoreFullError",
     "StoreIOError",
@@ -59,5 +61,6 @@ __all__ = [
     "StoreStats",
     "SystemClock",
     "ValueTooLargeError",
+    "VerifyReport",
     "__version__",
 ]

@@ -138,6 +138,34 @@ def key_exists(key: object) -> KeyExistsError:
     return KeyExistsError(f"key {describe_key(key)} already exists")
 
 
+def keys_exist(keys: list[str]) -> KeyExistsError:
+    """A ``create_many`` of keys some of which are live: the first ten are named."""
+    named = ", ".join(map(describe_key, keys[:10]))
+    more = f" and {len(keys) - 10} more" if len(keys) > 10 else ""
+    return KeyExistsError(f"keys already exist: {named}{more}; nothing was written")
+
+
+def keys_repeated(keys: list[str]) -> InvalidKeyError:
+    """A batch that names one key more than once: the first ten are named."""
+    named = ", ".join(map(describe_key, keys[:10]))
+    more = f" and {len(keys) - 10} more" if len(keys) > 10 else ""
+    return InvalidKeyError(f"keys given more than once: {named}{more}; nothing was written")
+
+
+def batch_no_room(records: int, needed: int, max_size: int) -> StoreFullError:
+    """A batch that does not fit under ``max_size`` (or in one segment file) whole."""
+    return StoreFullError(
+        f"store is full: the batch's {records} bytes of records would bring the store to "
+        f"{needed} bytes with the room kept for deletes and compaction, over max_size "
+        f"{max_size} (or past the 4 GiB a segment file can hold); nothing was written"
+    )
+
+
+def not_pairs(method: str) -> InvalidValueError:
+    """A batch whose items are not ``(key, value)`` pairs."""
+    return InvalidValueError(f"{method}() takes a mapping or an iterable of (key, value) pairs")
+
+
 def keys_not_str(method: str) -> InvalidKeyError:
     """A ``*_many`` call given one ``str``, which would be taken as an iterable of letters."""
     return InvalidKeyError(f"{method}() takes an iterable of keys, not one str")
@@ -171,6 +199,13 @@ def store_closed() -> StoreClosedError:
 def closed_before_write() -> StoreClosedError:
     """A write queued, or handed over, that the store closed before it could run."""
     return StoreClosedError("the store was closed before this write ran")
+
+
+def incomplete_backup(path: Path) -> StorePathError:
+    return StorePathError(
+        f"{path} is a backup that was never finished (its copy was cut off): remove it and "
+        "take the backup again"
+    )
 
 
 def bad_record(path: Path, offset: int, reason: str) -> CorruptionError:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiokv import AsyncDataStore
 from aiokv._bitcask import options
-from aiokv._bitcask.engine import compaction, recovery, writer
+from aiokv._bitcask.engine import compaction, recovery, verify, writer
 from aiokv._bitcask.engine.compaction import Compactor, _pieces
 from aiokv._bitcask.engine.lifecycle import Engine
 from aiokv._bitcask.engine.reader import Reader
@@ -145,4 +145,4 @@ def iter_entries(decoded: Hint) -> Iterator[tuple[int, int, int, int, int, float
 
 def index_locations(table: Index) -> list[int]:
     """Every entry's location, sorted (no key can be listed: the index holds hashes)."""
-    return sorted([*table._dir.locations(), *table._named.values()])
+    return sorted(table.locations())

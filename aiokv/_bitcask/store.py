@@ -12,20 +12,23 @@ different tasks, and a task group must be entered and left in one.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import enum
 import os
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
 from aiokv import errors
+from aiokv._bitcask.engine.backup import backup as _backup
 from aiokv._bitcask.engine.lifecycle import Engine
-from aiokv._bitcask.engine.plan import Op, RecordMoved
+from aiokv._bitcask.engine.plan import Batch, Op, RecordMoved
+from aiokv._bitcask.engine.verify import verify as _verify
 from aiokv._bitcask.engine.writer import Writer
-from aiokv._bitcask.format.record import KIND_DELETE, KIND_PUT
+from aiokv._bitcask.format.record import KIND_BATCH, KIND_DELETE, KIND_PUT
 from aiokv._bitcask.index.index import Index
 from aiokv._bitcask.options import DEFAULT_MAX_SIZE, Durability, Options
 from aiokv._bitcask.system import threads as _threads
@@ -34,6 +37,7 @@ from aiokv._core.clock import Clock, SystemClock
 from aiokv._core.codec import VALUE_JSON, check_key, check_ttl, encode_value
 from aiokv._core.handoff import Handoff
 from aiokv._core.stats import StoreStats
+from aiokv._core.verify_report import VerifyReport
 from aiokv.errors import DataStoreError, KeyNotFoundError, StoreClosedError
 
 READS_PER_YIELD = 32
@@ -361,6 +365,87 @@ class AsyncDataStore:
                 continue  # replaced or moved by compaction meanwhile: read it again
             return
 
+    async def create_many(
+        self,
+        items: Mapping[str, dict[str, Any]] | Iterable[tuple[str, dict[str, Any]]],
+        *,
+        ttl: int | None = None,
+    ) -> None:
+        """Store every ``(key, value)`` of ``items`` (a mapping, or an iterable of pairs), all
+        or none: every argument is checked first, and the batch is written as one unit, so
+        that after a crash at any point either all of it is there or none.
+
+        :param ttl: as for :meth:`create`, for every key of the batch.
+        :raises KeyExistsError: some keys are live (the first ten are named); nothing is
+            written.
+        :raises InvalidKeyError: a key is invalid or given twice; nothing is written.
+        :raises InvalidValueError, ValueTooLargeError, InvalidTTLError: a bad argument (the
+            message names its key); nothing is written.
+        :raises StoreFullError: the whole batch does not fit under ``max_size``; nothing is
+            written.
+        :raises StoreClosedError: the store is not open.
+        """
+        writer = self._open_engine().writer
+        seconds = None if ttl is None else check_ttl(ttl)
+        batch = Batch(KIND_PUT, [], [])
+        async for key, value in _pairs(items, "create_many"):
+            batch.keys.append(key)
+            batch.key_bytes.append(check_key(key))
+            data, encoding = _encoded(key, value)
+            batch.values.append(data)
+            batch.encodings.append(encoding)
+        _refuse_repeats(batch)
+        if not batch.keys:
+            return
+        now = self._clock.time()
+        live = [
+            key
+            for key, key_bytes in zip(batch.keys, batch.key_bytes, strict=True)
+            if self._index.get_live(key_bytes, now) is not None
+        ]
+        if live:  # the writer decides, but a batch surely refused need not be queued
+            raise errors.keys_exist(live)
+        batch.expiries = [now + seconds if seconds is not None else 0.0] * len(batch.keys)
+        await writer.submit(Op(KIND_BATCH, "", b"", b"", 0.0, self._new_future(), batch=batch))
+
+    async def delete_many(self, keys: Iterable[str]) -> int:
+        """Delete every live key among ``keys`` as one unit (all or none after a crash);
+        keys that are not live are passed over.
+
+        :returns: how many keys were deleted.
+        :raises InvalidKeyError: a key is invalid, or ``keys`` is one ``str``; nothing is
+            written.
+        :raises StoreFullError: no room for the delete markers; nothing is written.
+        :raises StoreClosedError: the store is not open.
+        """
+        writer = self._open_engine().writer
+        wanted = list(dict.fromkeys(_checked_keys(keys, "delete_many")))  # once each, in order
+        now = self._clock.time()
+        # Refused here only if surely absent, which reads no record; the writer decides.
+        present = [key for key in wanted if not self._index.surely_absent(check_key(key), now)]
+        if not present:
+            return 0
+        batch = Batch(KIND_DELETE, present, [check_key(key) for key in present])
+        await writer.submit(Op(KIND_BATCH, "", b"", b"", 0.0, self._new_future(), batch=batch))
+        return batch.written
+
+    async def backup(self, dest: StrPath) -> None:
+        """Copy the store, as it is now, to ``dest``: a new or empty directory.
+
+        The copy opens as a store holding exactly the keys live when ``backup`` was called
+        (writes running alongside may or may not be in it, a batch whole or not at all) and
+        is synced before this returns; it shares no file that can change with this store.
+        Reads and writes go on meanwhile. Sealed segments are hard-linked where ``dest`` is on
+        the same file system, else copied. A copy cut off by a crash does not open.
+
+        :raises StorePathError: ``dest`` exists and is not an empty directory, or lies inside
+            the store; nothing is touched.
+        :raises StoreFullError, StoreIOError: the copy failed; nothing is left in ``dest``.
+        :raises StoreClosedError: the store is not open.
+        """
+        engine = self._open_engine()
+        await _backup(engine.shared, resolve_path(dest))
+
     def _read_before_open(self, key: str) -> dict[str, Any]:
         raise errors.not_open(self._state.value)
 
@@ -478,6 +563,19 @@ class AsyncDataStore:
         """
         return await self._open_engine().compactor.compact()
 
+    async def verify(self) -> VerifyReport:
+        """Read every record of every data file and every hint, check every checksum, and
+        check that the index agrees with the files; reads and writes go on meanwhile.
+
+        What is found wrong is reported, never raised: each problem names its file, its
+        offset and what is wrong. The data file being appended to is checked up to its size
+        when verify reaches it; records written after verify starts may or may not be checked.
+
+        :returns: the files, records and bytes checked, and the problems found.
+        :raises StoreClosedError: the store is not open, or was closed while verify ran.
+        """
+        return await _verify(self._open_engine().shared, self._check_open)
+
     async def stats(self) -> StoreStats:
         """A snapshot of the store's size: keys, live and dead bytes, files.
 
@@ -494,6 +592,44 @@ class AsyncDataStore:
             segment_count=len(segments),
             last_compaction=compactor.last_compaction,
         )
+
+
+BATCH_ITEMS_PER_YIELD: Final = 1024
+"""Items of a ``create_many`` checked and encoded between two yields to the event loop."""
+
+
+async def _pairs(
+    items: Mapping[str, dict[str, Any]] | Iterable[tuple[str, dict[str, Any]]], method: str
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """The ``(key, value)`` pairs of a batch, giving the loop back every so often: a batch of
+    a million is checked and encoded without holding the loop for all of it."""
+    if isinstance(items, (str, bytes)):
+        raise errors.not_pairs(method)
+    pairs = items.items() if isinstance(items, Mapping) else items
+    try:
+        iterator = iter(pairs)
+    except TypeError:
+        raise errors.not_pairs(method) from None
+    for count, pair in enumerate(iterator, 1):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise errors.not_pairs(method)
+        yield pair[0], pair[1]
+        if not count % BATCH_ITEMS_PER_YIELD:
+            await asyncio.sleep(0)
+
+
+def _encoded(key: str, value: Any) -> tuple[bytes, int]:
+    """``encode_value(value)``, its errors naming ``key`` (a batch has many values)."""
+    try:
+        return encode_value(value)
+    except DataStoreError as exc:
+        raise type(exc)(f"key {errors.describe_key(key)}: {exc}") from None
+
+
+def _refuse_repeats(batch: Batch) -> None:
+    if len(set(batch.key_bytes)) < len(batch.key_bytes):
+        counts = collections.Counter(batch.keys)
+        raise errors.keys_repeated([key for key, seen in counts.items() if seen > 1])
 
 
 def _checked_keys(keys: Iterable[str], method: str) -> list[str]:

@@ -20,6 +20,7 @@ from aiokv._bitcask.system.paths import StrPath
 from aiokv._core.blocking import BlockingStore, refuse_event_loop
 from aiokv._core.clock import Clock
 from aiokv._core.handoff import Handoff
+from aiokv._core.verify_report import VerifyReport
 from aiokv.errors import DataStoreError
 
 _POLL_S = 1.0
@@ -136,3 +137,7 @@ class DataStore(BlockingStore[AsyncDataStore]):
     def delete(self, key: str) -> None:
         """Delete ``key``; see :meth:`AsyncDataStore.delete`."""
         self._write("delete", self._store._delete_from_thread, key)
+
+    def verify(self) -> VerifyReport:
+        """Check every data file, hint and index entry; see :meth:`AsyncDataStore.verify`."""
+        return self._call("verify", self._store.verify)

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import os
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -105,6 +106,16 @@ def _shut_down(
     finally:
         portal.call(portal.stop)
         thread.join()
+
+
+def _listed(items: Iterable[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """A batch's pairs as a list (the store checks each is a pair)."""
+    if isinstance(items, (str, bytes)):
+        raise errors.not_pairs("create_many")
+    try:
+        return list(items)
+    except TypeError:
+        raise errors.not_pairs("create_many") from None
 
 
 _faces: weakref.WeakSet[BlockingStore[Any]] = weakref.WeakSet()
@@ -227,6 +238,29 @@ class BlockingStore(Generic[S]):
     def touch(self, key: str, ttl: int | None) -> None:
         """Give ``key`` a new deadline; see :meth:`AsyncStore.touch`."""
         self._call("touch", self._store.touch, key, ttl)
+
+    def create_many(
+        self,
+        items: Mapping[str, dict[str, Any]] | Iterable[tuple[str, dict[str, Any]]],
+        *,
+        ttl: int | None = None,
+    ) -> None:
+        """Store every ``(key, value)`` of ``items``, all or none; see
+        :meth:`AsyncStore.create_many`."""
+        refuse_event_loop(self, "create_many")
+        # Taken here, in the caller's thread: the loop thread must not run a caller's iterator.
+        pairs = dict(items) if isinstance(items, Mapping) else _listed(items)
+        self._call("create_many", functools.partial(self._store.create_many, pairs, ttl=ttl))
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """Delete the live keys among ``keys``, all or none; see :meth:`AsyncStore.delete_many`."""
+        if isinstance(keys, str):
+            raise errors.keys_not_str("delete_many")
+        return self._call("delete_many", self._store.delete_many, list(keys))
+
+    def backup(self, dest: str | os.PathLike[str]) -> None:
+        """Copy the store to ``dest``; see :meth:`AsyncStore.backup`."""
+        self._call("backup", self._store.backup, dest)
 
     def compact(self) -> int:
         """Reclaim the space of dead values; see :meth:`AsyncStore.compact`."""

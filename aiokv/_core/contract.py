@@ -13,7 +13,8 @@ on unchanged whatever the backend.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -128,6 +129,47 @@ class AsyncStore(Protocol):
         :raises StoreFullError: no room to write the new deadline.
         :raises StoreClosedError: the store is not open.
         :raises StoreIOError: the write failed.
+        """
+        ...
+
+    async def create_many(
+        self,
+        items: Mapping[str, dict[str, Any]] | Iterable[tuple[str, dict[str, Any]]],
+        *,
+        ttl: int | None = None,
+    ) -> None:
+        """Store every ``(key, value)`` of ``items`` as one unit: all of them or none, also
+        after a crash. Every argument is checked before anything is written.
+
+        :raises KeyExistsError: some keys are live (the first ten named); nothing is written.
+        :raises InvalidKeyError: a key is invalid or given twice; nothing is written.
+        :raises InvalidValueError, ValueTooLargeError, InvalidTTLError: a bad argument;
+            nothing is written.
+        :raises StoreFullError: the batch does not fit whole; nothing is written.
+        :raises StoreClosedError: the store is not open.
+        :raises StoreIOError: the write failed.
+        """
+        ...
+
+    async def delete_many(self, keys: Iterable[str]) -> int:
+        """Delete the live keys among ``keys`` as one unit (all or none, also after a crash);
+        the others are passed over. Returns how many were deleted.
+
+        :raises InvalidKeyError: a key is invalid, or ``keys`` is one ``str``.
+        :raises StoreFullError: no room for the delete markers; nothing is written.
+        :raises StoreClosedError: the store is not open.
+        :raises StoreIOError: the write failed.
+        """
+        ...
+
+    async def backup(self, dest: str | os.PathLike[str]) -> None:
+        """Copy the store as it is now to ``dest`` (a new or empty directory), as a store that
+        opens on its own and shares nothing with this one that can change; writes go on
+        meanwhile. A backup cut off by a crash never opens as a store.
+
+        :raises StorePathError: ``dest`` is not a new or empty directory; nothing is touched.
+        :raises StoreFullError, StoreIOError: the copy failed; nothing is left in ``dest``.
+        :raises StoreClosedError: the store is not open.
         """
         ...
 

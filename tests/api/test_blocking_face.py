@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -58,6 +59,7 @@ class DictStore:
         self.dead = 0
         self.closes = 0
         self.threads: set[str] = set()
+        self.backups: dict[str, dict[str, str]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
@@ -150,6 +152,29 @@ class DictStore:
         if key not in self.data:
             raise KeyNotFoundError(f"key {key!r} not found")
 
+    async def create_many(
+        self,
+        items: Mapping[str, dict[str, Any]] | Iterable[tuple[str, dict[str, Any]]],
+        *,
+        ttl: int | None = None,
+    ) -> None:
+        pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
+        for key, _value in pairs:
+            self._check_open(key)
+            if key in self.data:
+                raise KeyExistsError(f"keys already exist: {key!r}")
+        self.data.update((key, json.dumps(value)) for key, value in pairs)
+
+    async def delete_many(self, keys: Iterable[str]) -> int:
+        listed = [key for key in dict.fromkeys(keys) if key in self.data]
+        for key in listed:
+            self.dead += len(self.data.pop(key))
+        return len(listed)
+
+    async def backup(self, dest: str | os.PathLike[str]) -> None:
+        self._check_open()
+        self.backups[os.fspath(dest)] = dict(self.data)
+
     async def compact(self) -> int:
         self._check_open()
         reclaimed, self.dead = self.dead, 0
@@ -228,6 +253,13 @@ def test_exists_read_many_and_touch_go_through_the_face(
         face.touch("b", 10)
     with pytest.raises(InvalidTTLError):
         face.touch("a", 0)
+    face.create_many({"m1": {"n": 1}, "m2": {"n": 2}})
+    face.create_many(iter([("m3", {"n": 3})]))
+    assert face.delete_many(["m1", "m3", "nope", "m1"]) == 2
+    with pytest.raises(InvalidKeyError, match="not one str"):
+        face.delete_many("m2")
+    face.backup("elsewhere")
+    assert set(backend.backups["elsewhere"]) == {"a", "m2"}
     assert backend.threads == {LOOP_THREAD}
 
 

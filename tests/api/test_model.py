@@ -124,6 +124,51 @@ class _ModelMachine(StoreMachine):
             del self.model[key]
             self.note_written(key, None)
 
+    @rule(data=st.data(), values=st.lists(small_dicts, min_size=1, max_size=4), ttl=ttls)
+    def create_many(
+        self, data: st.DataObject, values: list[dict[str, Any]], ttl: int | None
+    ) -> None:
+        keys = data.draw(
+            st.lists(st.sampled_from(self.keys), min_size=len(values), max_size=len(values)),
+            label="keys",
+        )
+        self.expect_create_many(list(zip(keys, values, strict=True)), ttl)
+
+    def expect_create_many(self, pairs: list[tuple[str, dict[str, Any]]], ttl: int | None) -> str:
+        now = self.clock.time()
+        keys = [key for key, _value in pairs]
+        if len(set(keys)) < len(keys):
+            expected = "InvalidKeyError"
+        elif any(self.live(key) is not None for key in keys):
+            expected = "KeyExistsError"
+        else:
+            expected = "ok"
+        got, _ = self.outcome(self.opened.create_many(pairs, ttl=ttl))
+        event(f"create_many: {got}")
+        if got == "StoreFullError" and expected == "ok":
+            self.check_batch_full(pairs)
+            return got
+        assert got == expected, (keys, got, expected)
+        if got == "ok":
+            for key, value in pairs:
+                self.model[key] = (copy.deepcopy(value), None if ttl is None else now + ttl)
+                self.note_written(key, value)
+        return got
+
+    def check_batch_full(self, pairs: list[tuple[str, dict[str, Any]]]) -> None:
+        raise AssertionError(f"StoreFullError for a batch of {len(pairs)} with room to spare")
+
+    @rule(data=st.data())
+    def delete_many(self, data: st.DataObject) -> None:
+        keys = data.draw(st.lists(st.sampled_from(self.keys), max_size=5), label="keys")
+        live = [key for key in dict.fromkeys(keys) if self.live(key) is not None]
+        got, deleted = self.outcome(self.opened.delete_many(keys))
+        event(f"delete_many: {got}")
+        assert (got, deleted) == ("ok", len(live)), (keys, got, deleted, live)
+        for key in live:
+            del self.model[key]
+            self.note_written(key, None)
+
     @rule(data=st.data(), ttl=ttls)
     def touch(self, data: st.DataObject, ttl: int | None) -> None:
         key = self.draw_key(data)
@@ -313,6 +358,30 @@ class FullStoreMachine(_ModelMachine):
             f"{tombstones} of tombstones, max_size {CAP}"
         )
         self.check_read(key)  # the refused create changed nothing
+
+    def check_batch_full(self, pairs: list[tuple[str, dict[str, Any]]]) -> None:
+        size = sum(HEADER + len(key.encode()) + len(encoded(value)) for key, value in pairs)
+        keys = set(self.model) | {key for key, _value in pairs}
+        live = self.live_bytes(set(self.model))
+        tombstones = self.deletes * (TOMBSTONE + max(len(k) for k in CAP_KEYS))
+        assert live + size + self.reserve_for(keys) + 2 * SEGMENT + tombstones + SLACK > CAP, (
+            f"StoreFullError for a batch of {size} bytes with {live} live bytes"
+        )
+        for key, _value in pairs:
+            self.check_read(key)  # the refused batch changed nothing
+
+    @rule(
+        data=st.data(),
+        sizes=st.lists(st.sampled_from([100, 4000, 9000]), min_size=1, max_size=3),
+        ttl=ttls,
+    )
+    def create_many_big(self, data: st.DataObject, sizes: list[int], ttl: int | None) -> None:
+        keys = data.draw(
+            st.lists(st.sampled_from(self.keys), min_size=len(sizes), max_size=len(sizes)),
+            label="keys",
+        )
+        pairs = [(key, self.big_value(size)) for key, size in zip(keys, sizes, strict=True)]
+        self.expect_create_many(pairs, ttl)
 
     def big_value(self, size: int) -> dict[str, Any]:
         self.counter += 1

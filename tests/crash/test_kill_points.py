@@ -169,7 +169,11 @@ def test_every_kill_point_in_the_code_is_exercised() -> None:
     named = set()
     for source in package.rglob("*.py"):
         named |= set(re.findall(r'kill_point\("([a-z_.]+)"\)', source.read_text("utf-8")))
-    assert named == {point for point, _durability, _nth in POINTS}
+    assert named == {point for point, _durability, _nth in POINTS} | ELSEWHERE
+
+
+ELSEWHERE = {"backup.held", "backup.copied"}
+"""Kill points exercised by other modules' tests (tests/api/test_backup.py)."""
 
 
 SECOND_COMPACTION = """
@@ -279,3 +283,83 @@ async def test_death_during_touches_keeps_the_old_or_the_new_deadline(
     async with AsyncDataStore(path, clock=later, compact_dead_ratio=None) as store:
         alive = set((await store.read_many(keys)).keys())
     assert touched <= alive <= touched | {in_flight}, (sorted(touched), sorted(alive))
+
+
+BATCH_CHILD = """
+    import asyncio
+    import os
+    import sys
+
+    path, point, durability, segment_bytes = sys.argv[1:5]
+    os.environ["AIOKV_KILL_POINT"] = point
+
+    from aiokv import AsyncDataStore
+
+
+    async def main():
+        store = AsyncDataStore(
+            path,
+            durability=durability,
+            segment_max_bytes=int(segment_bytes),
+            compact_dead_ratio=None,
+        )
+        await store.open()
+        for b in range(12):
+            print("begin create_many", b, flush=True)
+            await store.create_many(
+                {f"b{b}-{i}": {"b": b, "i": i, "pad": "x" * (b * 97 % 900)} for i in range(10)}
+            )
+            print("ok", flush=True)
+        for b in range(0, 12, 3):
+            print("begin delete_many", b, flush=True)
+            await store.delete_many([f"b{b}-{i}" for i in range(10)])
+            print("ok", flush=True)
+
+
+    asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("point", "durability", "nth"),
+    [
+        ("write.before", "flush", 5),
+        ("write.written", "flush", 8),
+        ("write.synced", "fsync", 3),
+        ("write.before", "flush", 14),  # a delete_many
+        ("write.written", "fsync", 15),
+        ("roll.sealed", "flush", 1),
+        ("roll.created", "flush", 1),
+        ("roll.dir_synced", "fsync", 1),
+    ],
+)
+async def test_death_during_batches_keeps_each_batch_whole_or_out(
+    tmp_path: Path, point: str, durability: str, nth: int
+) -> None:
+    path = tmp_path / "store"
+    args = (path, f"{point}:{nth}", durability, MIN_SEGMENT_MAX_BYTES)
+    with start_child(BATCH_CHILD, *args, workdir=tmp_path) as child:
+        lines = child.rest_lines(timeout=60)
+        status = child.wait()
+        stderr = child.stderr_text()
+    assert status == KILL_EXIT_CODE, f"the point was never reached: {status}\n{stderr}"
+    keys = [f"b{b}-{i}" for b in range(12) for i in range(10)]
+    async with AsyncDataStore(path, compact_dead_ratio=None) as store:
+        found = await store.read_many(keys)
+    acknowledged: dict[str, set[int]] = {"create_many": set(), "delete_many": set()}
+    pending: tuple[str, int] | None = None
+    for line in lines:
+        if line.startswith("begin "):
+            _begin, op, number = line.split()
+            pending = (op, int(number))
+        elif line == "ok" and pending is not None:
+            acknowledged[pending[0]].add(pending[1])
+            pending = None
+    for b in range(12):
+        present = {i for i in range(10) if f"b{b}-{i}" in found}
+        assert present in (set(), set(range(10))), (b, sorted(present))  # whole or out
+        created = b in acknowledged["create_many"]
+        deleted = b in acknowledged["delete_many"]
+        if pending in (("create_many", b), ("delete_many", b)):
+            continue  # in flight: either outcome
+        assert bool(present) == (created and not deleted), (b, created, deleted)

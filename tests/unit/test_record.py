@@ -69,7 +69,7 @@ def test_header_sizes_match_the_format() -> None:
     assert FILE_HEADER_SIZE == 32
     head = encode_file_header(FILE_COMPACTED, 0x0102030405060708, 0x0A0B0C0D)
     assert len(head) == FILE_HEADER_SIZE
-    assert head[:10] == b"AIOKVSEG\x01\x02"
+    assert head[:10] == b"AIOKVSEG\x02\x02"  # file version 2, compacted
     assert head[10:16] == bytes(6)
     assert head[16:24] == bytes([8, 7, 6, 5, 4, 3, 2, 1])
     assert head[24:28] == bytes([0x0D, 0x0C, 0x0B, 0x0A])
@@ -258,10 +258,15 @@ def test_unknown_format_version_is_refused(version: int) -> None:
         decode(raw_record(version=version))
 
 
-@pytest.mark.parametrize("kind", [0, 3, 255])
+@pytest.mark.parametrize("kind", [0, 4, 255])
 def test_unknown_kind_is_refused(kind: int) -> None:
     with pytest.raises(BadRecord, match=f"unknown record kind {kind}"):
         decode(raw_record(kind=kind))
+
+
+def test_a_batch_kind_with_a_key_is_refused() -> None:
+    with pytest.raises(BadRecord, match="malformed batch record"):
+        decode(raw_record(kind=3))
 
 
 @pytest.mark.parametrize("expiry", [math.nan, -math.nan, -1.0, -1e-300, -math.inf])

@@ -19,7 +19,7 @@ which then opens the segment. So every batch is written to one segment, with one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate, repeat
 from operator import attrgetter, methodcaller
 from typing import Final, NamedTuple, Protocol, TypeAlias
@@ -28,10 +28,16 @@ from aiokv import errors
 from aiokv._bitcask.engine.space import Shared
 from aiokv._bitcask.format.hint import HINT_ENTRY_SIZE, HINT_OVERHEAD, entry_size
 from aiokv._bitcask.format.record import (
+    BATCH_SIZE,
     FILE_HEADER_SIZE,
+    FILE_VERSION,
     HEADER_SIZE,
+    KIND_BATCH,
+    KIND_DELETE,
     KIND_PUT,
+    MAX_SEGMENT_BYTES,
     TOMBSTONE_VALUE_SIZE,
+    encode_batch,
     encode_delete,
     encode_put,
     encode_puts,
@@ -52,8 +58,22 @@ class Outcome(Protocol):
 
 
 @dataclass(slots=True)
+class Batch:
+    """The items of a ``create_many`` (``kind`` put) or a ``delete_many`` (delete): checked,
+    encoded and free of duplicates; decided and written as one unit."""
+
+    kind: int
+    keys: list[str]
+    key_bytes: list[bytes]
+    values: list[bytes] = field(default_factory=list)  # puts: each value, encoded
+    expiries: list[float] = field(default_factory=list)
+    encodings: list[int] = field(default_factory=list)
+    written: int = 0  # set by the planner: how many records it wrote (deletes: keys live)
+
+
+@dataclass(slots=True)
 class Op:
-    """One queued create or delete, and where its outcome goes."""
+    """One queued create or delete, or a batch of either, and where its outcome goes."""
 
     kind: int
     key: str
@@ -67,6 +87,7 @@ class Op:
     rewrites: int = 0
     # The writer has decided it (it will be written or refused) and its batch has not ended.
     taken: bool = False
+    batch: Batch | None = None  # for kind KIND_BATCH: its items
 
 
 class RecordMoved(DataStoreError):
@@ -107,6 +128,7 @@ class Plan:
 
     __slots__ = (
         "accepted",
+        "batch",
         "carried",
         "creates",
         "failure",
@@ -125,6 +147,8 @@ class Plan:
         self.roll: RollOver | None = None
         self.failure: StoreIOError | None = None  # the write path cannot go on (Writer._fail)
         self.creates: Creates | None = None  # the batch as a whole, if planned so
+        self.batch: Op | None = None  # a create_many or delete_many laid out (its own ops
+        # are in accepted)
 
 
 # Field getters for the whole-batch passes of Planner._plan_creates.
@@ -215,6 +239,16 @@ class Planner:
         for position, op in enumerate(batch):
             if op.future.done():
                 continue  # cancelled by its caller before it was written: it never happened
+            if op.kind == KIND_BATCH:
+                # A batch is planned alone: first in a batch of its own, the ops after it
+                # carried to the next.
+                if plan.accepted or plan.refused:
+                    plan.carried = batch[position:]
+                else:
+                    op.taken = True
+                    self._place_batch(op)
+                    plan.carried = batch[position + 1 :]
+                break
             op.taken = True
             if not place(op):
                 op.taken = False  # not decided: it waits for the next batch
@@ -308,6 +342,106 @@ class Planner:
             return True
         self._lay_out(op, is_put, size, written, tombstones)
         return True
+
+    def _place_batch(self, op: Op) -> None:
+        """Decide a ``create_many`` or ``delete_many`` as one unit and lay it out: one batch
+        record, then its records, in one segment (the active one, or a fresh one it rolls
+        over to if it does not fit there, however large); or refuse it whole."""
+        batch = op.batch
+        assert batch is not None
+        found = [self._live_at(key) for key in batch.key_bytes]
+        if batch.kind == KIND_PUT:
+            live = [key for key, loc in zip(batch.keys, found, strict=True) if loc]
+            if live:
+                self._plan.refused[id(op)] = errors.keys_exist(live)
+                return
+            records = sum(map(len, batch.key_bytes)) + sum(map(len, batch.values))
+            records += HEADER_SIZE * len(batch.keys)
+            tombstones = self._tombstones + sum(
+                tombstone_size(key)
+                for key, loc in zip(batch.key_bytes, found, strict=True)
+                if loc is None and self._index.find(key) is None
+            )
+        else:
+            batch.key_bytes = [key for key, loc in zip(batch.key_bytes, found, strict=True) if loc]
+            if not batch.key_bytes:
+                return  # nothing live: nothing to write
+            records = (HEADER_SIZE + TOMBSTONE_VALUE_SIZE) * len(batch.key_bytes)
+            records += sum(map(len, batch.key_bytes))
+            tombstones = self._tombstones - sum(map(tombstone_size, batch.key_bytes))
+        entries = sum(entry_size(len(key)) for key in batch.key_bytes)
+        if self._fit_batch(op, BATCH_SIZE + records, entries, tombstones):
+            self._lay_out_batch(op, batch, tombstones)
+
+    def _live_at(self, key: bytes) -> int | None:
+        """The location of ``key``'s live record, if it is live as of the batch's time."""
+        loc = self._index.find(key)
+        return loc if loc is not None and self._unexpired(key, loc) else None
+
+    def _fit_batch(self, op: Op, records: int, entries: int, tombstones: int) -> bool:
+        """Make room for a batch's ``records`` bytes and its hint ``entries``: roll over if the
+        active segment cannot take them whole (or predates batch records), refuse it if
+        ``max_size`` cannot. False if refused."""
+        is_put = op.batch is not None and op.batch.kind == KIND_PUT
+        written = records + entries
+        header = 0
+        active = self._shared.active
+        if (
+            self._cursor + self._hint + written > self._segment_bytes
+            and self._cursor > FILE_HEADER_SIZE
+        ) or active.version < FILE_VERSION:
+            header = self._hint + FILE_HEADER_SIZE
+        needed = self._disk + header + written + (HINT_OVERHEAD if header else self._hint)
+        if is_put:
+            needed += delete_reserve(tombstones, self._segment_bytes) + self._compaction_room
+        if needed > self._max_size or FILE_HEADER_SIZE + records > MAX_SEGMENT_BYTES:
+            self._plan.refused[id(op)] = errors.batch_no_room(records, needed, self._max_size)
+            if is_put:
+                self._plan.no_room.append(op)
+            return False
+        return not header or self._roll_over(op)
+
+    def _lay_out_batch(self, op: Op, batch: Batch, tombstones: int) -> None:
+        """Lay out the batch record and the batch's records, each as an op of its own for
+        the writer to index and hint (the batch is answered through ``op``)."""
+        plan = self._plan
+        keys = batch.key_bytes
+        seqs = self._space.take_seqs(len(keys))
+        accepted: list[tuple[Op, int, int | None]] = []  # (op, target, deletes) of each record
+        if batch.kind == KIND_PUT:
+            data, sizes = encode_puts(
+                seqs.start, keys, batch.values, batch.expiries, batch.encodings
+            )
+            for name, key, value, expiry, encoding in zip(
+                batch.keys, keys, batch.values, batch.expiries, batch.encodings, strict=True
+            ):
+                accepted.append(
+                    (Op(KIND_PUT, name, key, value, expiry, op.future, encoding), 0, None)
+                )
+        else:
+            records = [
+                encode_delete(seq, key, self._placed[key])
+                for seq, key in zip(seqs, keys, strict=True)
+            ]
+            data, sizes = b"".join(records), list(map(len, records))
+            for key in keys:
+                item = Op(KIND_DELETE, "", key, b"", 0.0, op.future)
+                accepted.append((item, self._placed[key], self._indexed.get(key)))
+        plan.parts = [encode_batch(seqs.start, data, len(keys)), data]
+        segment = plan.roll.segment_id if plan.roll else self._active_id
+        offsets = accumulate(sizes[:-1], initial=self._cursor + BATCH_SIZE)
+        for (item, target, deletes), offset, size, seq in zip(
+            accepted, offsets, sizes, seqs, strict=True
+        ):
+            plan.accepted.append((item, offset, size, seq, target, deletes))
+            self._touched[item.key_bytes] = batch.kind == KIND_PUT
+            self._placed[item.key_bytes] = segment
+        self._cursor += BATCH_SIZE + len(data)
+        self._hint += sum(entry_size(len(key)) for key in keys)
+        self._disk += BATCH_SIZE + len(data)
+        self._tombstones = tombstones
+        batch.written = len(keys)
+        plan.batch = op
 
     def _unexpired(self, key: bytes, loc: int) -> bool:
         """Whether ``key``, indexed at ``loc``, is live as of the batch's time (an expired

@@ -27,6 +27,7 @@ from aiokv._bitcask.format.hint import (
     split_keys,
 )
 from aiokv._bitcask.format.names import (
+    BACKUP_MARKER,
     TMP_SUFFIX,
     hint_name,
     parse_hint_name,
@@ -313,15 +314,22 @@ def _load_hint(directory: Path, segment: Segment) -> tuple[Hint | None, int]:
         return None, 0
     try:
         hint = decode_hint(data)
-        if hint.segment_id != segment.id or hint.created_seq != segment.created_seq:
-            raise BadHint("it belongs to another segment")
-        if not FILE_HEADER_SIZE <= hint.covered <= segment.size:
-            raise BadHint("it covers more than the segment holds")
-        check_hint_entries(hint)
+        check_hint(hint, segment)
     except BadHint as bad:
         _drop_hint(path, bad)
         return None, 0
     return hint, len(data)
+
+
+def check_hint(hint: Hint, segment: Segment) -> None:
+    """Raise :class:`BadHint` unless ``hint``, whose framing and checksum ``decode_hint``
+    checked, is one to trust for ``segment``: its own, covering no more than the segment
+    holds, its entries sound. (The open's test, and ``verify``'s.)"""
+    if hint.segment_id != segment.id or hint.created_seq != segment.created_seq:
+        raise BadHint("it belongs to another segment")
+    if not FILE_HEADER_SIZE <= hint.covered <= segment.size:
+        raise BadHint("it covers more than the segment holds")
+    check_hint_entries(hint)
 
 
 def _unmap_hints(hints: dict[int, tuple[Hint | None, int]], error: BaseException | None) -> None:
@@ -445,7 +453,10 @@ def _prepare(directory: Path) -> list[int]:
     """
     ids = []
     removed = False
-    for name in _files.fs.listdir(directory):
+    names = _files.fs.listdir(directory)
+    if BACKUP_MARKER in names:
+        raise errors.incomplete_backup(directory)
+    for name in names:
         path = directory / name
         stem = name[: -len(TMP_SUFFIX)]
         if name.endswith(TMP_SUFFIX) and (

@@ -349,6 +349,8 @@ class Writer:
                 except DataStoreError as exc:
                     for item in plan.accepted:
                         plan.refused[id(item[0])] = exc
+                    if plan.batch is not None:  # its records are ops of their own
+                        plan.refused[id(plan.batch)] = exc
                     plan.accepted = []
                 finally:
                     # A segment made by a roll-over is installed here, on the loop thread, even

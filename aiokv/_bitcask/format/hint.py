@@ -37,12 +37,13 @@ import operator
 import struct
 import sys
 from array import array
-from itertools import accumulate, repeat
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, Final, NamedTuple, TypeAlias
 
 from aiokv._bitcask.format.crc import crc32
 from aiokv._bitcask.format.record import (
+    BATCH_SIZE,
     FILE_HEADER_SIZE,
     FORMAT_VERSION,
     HEADER_SIZE,
@@ -271,12 +272,13 @@ def check_entries(hint: Hint) -> None:
     if sizes and not HEADER_SIZE < min(sizes) <= max(sizes) <= MAX_RECORD_SIZE:
         raise BadHint("a record size no record could have")
     # The records described lie back to back from the file header to ``covered``: each one
-    # starts where the one before ends. Anything else would send reads (and the scan of what
-    # the hint does not cover) into the middle of a record. (Compared by C-level iterators:
-    # no list or array of a million offsets is made.)
-    if FILE_HEADER_SIZE + sum(sizes) != hint.covered or not all(
-        map(operator.eq, accumulate(sizes, initial=FILE_HEADER_SIZE), offsets)
-    ):
+    # starts where the one before ends, or a batch record (not in the hint) after it. Anything
+    # else would send reads (and the scan of what the hint does not cover) into the middle of
+    # a record. (Compared by C-level iterators: no list or array of a million offsets.)
+    ends = map(operator.add, offsets, sizes)
+    gaps = map(operator.sub, offsets, chain((FILE_HEADER_SIZE,), ends))
+    end = offsets[-1] + sizes[-1] if offsets else FILE_HEADER_SIZE
+    if end != hint.covered or not set(gaps) <= {0, BATCH_SIZE}:
         raise BadHint("its entries do not lie back to back up to what it covers")
 
 

@@ -7,6 +7,7 @@ A store directory holds::
     NNNNNNNN.data.tmp    a compaction output or a hint being written; removed at open
     NNNNNNNN.hint.tmp
     LOCK                 the process lock
+    BACKUP-INCOMPLETE    only in a backup being made: a store holding it does not open
 
 Segment numbers are eight decimal digits, so names sort in the order segments were made.
 """
@@ -23,6 +24,10 @@ TMP_SUFFIX: Final = ".tmp"
 """A file is written under its name plus this suffix and renamed into place when complete."""
 
 LOCK_NAME: Final = "LOCK"
+
+BACKUP_MARKER: Final = "BACKUP-INCOMPLETE"
+"""Made first in a backup's directory and removed last: a store holding it is a backup cut
+off by a crash, which must not open as if whole."""
 
 _SEGMENT = re.compile(r"^(\d{8})\.data$")
 _HINT = re.compile(r"^(\d{8})\.hint$")

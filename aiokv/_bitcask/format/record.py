@@ -8,7 +8,8 @@ A store is a directory of segment files named ``NNNNNNNN.data``. Each segment st
     | offset | size | field (little-endian)                         |
     +--------+------+-----------------------------------------------+
     |      0 |    8 | magic b"AIOKVSEG"                             |
-    |      8 |    1 | format version (1)                            |
+    |      8 |    1 | file format version: 2 (1: the same file, but |
+    |        |      | never holding a batch record; still read)     |
     |      9 |    1 | file kind: 1 = log, 2 = compacted             |
     |     10 |    6 | reserved, zero                                |
     |     16 |    8 | created_seq: the store's next sequence number |
@@ -42,6 +43,30 @@ of its source files that was still needed at ``created_seq``.
     |        |      | it deleted (its *target*)                     |
     +--------+------+-----------------------------------------------+
 
+A *batch* (``create_many``, ``delete_many``) is written as one batch record followed by its
+put or delete records, all in one ``write``::
+
+    batch record (28-byte header of kind 3, no key, a 12-byte value)
+    +--------+------+-----------------------------------------------+
+    |      0 |    4 | CRC-32 of every byte after this field         |
+    |      4 |    1 | format version (1)                            |
+    |      5 |    1 | kind: 3 = batch                               |
+    |      6 |    1 | key length: 0                                 |
+    |      7 |    1 | value encoding: 0                             |
+    |      8 |    4 | value length: 12                              |
+    |     12 |    8 | the sequence number of its first record       |
+    |     20 |    8 | 0.0                                           |
+    |     28 |    4 | the length in bytes of the records that follow|
+    |     32 |    4 | how many records follow                       |
+    |     36 |    4 | CRC-32 of those records' bytes                |
+    +--------+------+-----------------------------------------------+
+
+A reader takes the batch's records only if all of them are there and their CRC matches: a
+crash in the middle of the write leaves the store with the whole batch or none of it (only
+the newest log segment can be torn, and its tail is cut off at the batch record). Batch
+records appear only in files of version 2, whose readers know them; a store written before
+keeps opening, and its files are read as they are.
+
 The CRC covers the whole record but itself, so a torn write, a zeroed page or a flipped bit
 anywhere in a record is caught. The sequence number, not the file order and never the clock,
 decides which record of a key is newest. The deadline is absolute wall-clock time, so a TTL holds
@@ -67,6 +92,12 @@ from aiokv._bitcask.format.crc import crc32
 from aiokv._core.codec import MAX_VALUE_BYTES, VALUE_JSON, VALUE_JSON64
 
 FORMAT_VERSION: Final = 1
+"""Of a record's layout, and of a hint file's."""
+
+FILE_VERSION: Final = 2
+"""Of a segment file: what a new one is written as."""
+FILE_VERSIONS: Final = frozenset({1, 2})
+"""The segment file versions read: 1 is 2 without batch records."""
 
 FILE_MAGIC: Final = b"AIOKVSEG"
 FILE_LOG: Final = 1
@@ -76,6 +107,7 @@ FILE_HEADER_SIZE: Final = _FILE_HEADER.size + 4  # 32, with the CRC
 
 KIND_PUT: Final = 1
 KIND_DELETE: Final = 2
+KIND_BATCH: Final = 3
 
 _HEADER = struct.Struct("<IBBBBIQd")
 HEADER_SIZE: Final = _HEADER.size  # 28
@@ -83,6 +115,10 @@ _BODY = struct.Struct("<BBBBIQd")  # the header after the CRC
 _CRC = struct.Struct("<I")
 _TARGET = struct.Struct("<I")
 TOMBSTONE_VALUE_SIZE: Final = _TARGET.size
+_BATCH = struct.Struct("<III")  # the records' length, their count, their CRC-32
+BATCH_SIZE: Final = HEADER_SIZE + _BATCH.size  # 40: a batch record
+MAX_BATCH_BYTES: Final = 2**32 - 1
+"""The most bytes of records one batch record can cover (its length field is 32 bits)."""
 
 MAX_SEQ: Final = 2**64 - 1
 """The largest sequence number a record can carry (an unsigned 64-bit field)."""
@@ -164,6 +200,14 @@ def encode_delete(seq: int, key: bytes, target: int) -> bytes:
     return _CRC.pack(crc32(body)) + body
 
 
+def encode_batch(first_seq: int, records: bytes, count: int) -> bytes:
+    """The batch record that goes before ``records`` (``count`` of them, numbered from
+    ``first_seq``), to be written with them in one piece."""
+    value = _BATCH.pack(len(records), count, crc32(records))
+    body = _BODY.pack(FORMAT_VERSION, KIND_BATCH, 0, 0, len(value), first_seq, 0.0) + value
+    return _CRC.pack(crc32(body)) + body
+
+
 def tombstone_target(buf: bytes | bytearray | memoryview, record: Record) -> int:
     """The target segment of a decoded tombstone lying in ``buf``."""
     (target,) = _TARGET.unpack_from(buf, record.value_start)
@@ -210,6 +254,8 @@ def decode(buf: bytes | bytearray | memoryview, offset: int = 0) -> Record:
             raise BadRecord(f"tombstone with a value of {value_len} bytes")
         if encoding:
             raise BadRecord(f"tombstone with a value encoding {encoding}")
+    elif kind == KIND_BATCH:
+        return _decode_batch(buf, offset, crc, key_len, encoding, value_len, seq, expiry)
     else:
         raise BadRecord(f"unknown record kind {kind}")
     if not 0 < key_len <= MAX_KEY_BYTES:
@@ -311,23 +357,75 @@ if not os.environ.get("AIOKV_PURE_PYTHON"):
         use_crc32(None if crc32 is zlib.crc32 else crc32)
 
 
+def _decode_batch(
+    buf: bytes | bytearray | memoryview,
+    offset: int,
+    crc: int,
+    key_len: int,
+    encoding: int,
+    value_len: int,
+    seq: int,
+    expiry: float,
+) -> Record:
+    """A batch record's header, checked (:func:`decode` has read its fields); its value is
+    the records' length, count and CRC, which :func:`batch_span` reads."""
+    if key_len or encoding or value_len != _BATCH.size or expiry != 0.0:
+        raise BadRecord("malformed batch record")
+    if len(buf) - offset < BATCH_SIZE:
+        raise BadRecord("truncated record")
+    if crc32(memoryview(buf)[offset + 4 : offset + BATCH_SIZE]) != crc:
+        raise BadRecord("checksum mismatch")
+    return Record(KIND_BATCH, seq, 0.0, b"", offset + HEADER_SIZE, BATCH_SIZE)
+
+
+def batch_span(buf: bytes | bytearray | memoryview, record: Record) -> tuple[int, int]:
+    """``(length, count)`` of the records after the batch ``record`` lying in ``buf`` (at
+    ``record.value_start - HEADER_SIZE``), checked whole: :class:`BadRecord` if they run past
+    the end of ``buf`` or do not match their CRC (a batch cut short by a crash)."""
+    length, count, crc = _BATCH.unpack_from(buf, record.value_start)
+    if (count == 0) != (length == 0) or count * HEADER_SIZE > length:
+        raise BadRecord("malformed batch record")
+    start = record.value_start + _BATCH.size
+    if len(buf) - start < length:
+        raise BadRecord("the batch's records are cut short")
+    if crc32(memoryview(buf)[start : start + length]) != crc:
+        raise BadRecord("the batch's records do not match its checksum")
+    return length, count
+
+
 def scan(data: bytes, start: int = FILE_HEADER_SIZE) -> Iterator[tuple[int, Record]]:
-    """Yield ``(offset, record)`` for each good record in ``data`` from ``start`` on.
+    """Yield ``(offset, record)`` for each good put and delete record in ``data`` from
+    ``start`` on.
 
     ``start`` is the file header's end when ``data`` is a whole segment, 0 for a piece read
     from its middle. Stops at the end of ``data``; raises :class:`BadRecord` (with
     ``.offset`` set) at the first record that does not decode, so the caller can decide
-    between a torn tail and corruption.
+    between a torn tail and corruption. A batch record is not yielded: its records are,
+    once all of them are found whole (else the batch record is the bad one: a torn batch is
+    cut off whole).
     """
     offset = start
     end = len(data)
+    batch_end = batch_count = 0  # the batch being read: its end, and records still to come
     while offset < end:
         try:
             record = decode(data, offset)
+            if record.kind == KIND_BATCH:
+                if batch_count:
+                    raise BadRecord("a batch record inside a batch")
+                length, batch_count = batch_span(data, record)
+                batch_end = offset + BATCH_SIZE + length
+            elif batch_count:
+                batch_count -= 1
+                if offset + record.size > batch_end or (not batch_count) != (
+                    offset + record.size == batch_end
+                ):
+                    raise BadRecord("a batch's records do not fill its length")
         except BadRecord as exc:
             exc.offset = offset
             raise
-        yield offset, record
+        if record.kind != KIND_BATCH:
+            yield offset, record
         offset += record.size
 
 
@@ -337,8 +435,12 @@ class FileHeader(NamedTuple):
     source: int
 
 
-def encode_file_header(kind: int, created_seq: int, source: int = 0) -> bytes:
-    head = _FILE_HEADER.pack(FILE_MAGIC, FORMAT_VERSION, kind, created_seq, source)
+def encode_file_header(
+    kind: int, created_seq: int, source: int = 0, version: int = FILE_VERSION
+) -> bytes:
+    """A segment's file header; ``version`` other than the current one only for tests of
+    stores written before."""
+    head = _FILE_HEADER.pack(FILE_MAGIC, version, kind, created_seq, source)
     return head + _CRC.pack(crc32(head))
 
 
@@ -352,11 +454,16 @@ def decode_file_header(buf: bytes | bytearray | memoryview) -> FileHeader:
     (crc,) = _CRC.unpack_from(buf, _FILE_HEADER.size)
     if crc32(memoryview(buf)[: _FILE_HEADER.size]) != crc:
         raise BadRecord("file header checksum mismatch")
-    if version != FORMAT_VERSION:
+    if version not in FILE_VERSIONS:
         raise BadRecord(f"unknown format version {version}")
     if kind not in (FILE_LOG, FILE_COMPACTED):
         raise BadRecord(f"unknown file kind {kind}")
     return FileHeader(kind, created_seq, source)
+
+
+def file_version(buf: bytes | bytearray | memoryview) -> int:
+    """The version of a file header :func:`decode_file_header` accepted."""
+    return int(_FILE_HEADER.unpack_from(buf)[1])
 
 
 def record_seq(header: bytes | bytearray | memoryview) -> int:

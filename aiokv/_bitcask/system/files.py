@@ -215,6 +215,10 @@ class FileSystem:
     def unlink(self, path: Path) -> None:
         os.unlink(path)
 
+    def link(self, source: Path, target: Path) -> None:
+        """A hard link (a backup's copy of a sealed segment on the same file system)."""
+        os.link(source, target, follow_symlinks=False)
+
     def listdir(self, path: Path) -> list[str]:
         return os.listdir(path)
 

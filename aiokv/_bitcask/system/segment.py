@@ -16,8 +16,10 @@ from aiokv._bitcask.format.names import TMP_SUFFIX, segment_name
 from aiokv._bitcask.format.record import (
     FILE_HEADER_SIZE,
     FILE_LOG,
+    FILE_VERSION,
     decode_file_header,
     encode_file_header,
+    file_version,
 )
 from aiokv._bitcask.system import files as _files
 
@@ -25,7 +27,8 @@ from aiokv._bitcask.system import files as _files
 class Segment:
     """An open segment file. ``size`` is its logical end: the offset the next append lands at.
 
-    ``kind`` and ``created_seq`` come from the file header (see :mod:`format.record`).
+    ``kind``, ``created_seq``, ``source`` and ``version`` come from the file header (see
+    :mod:`format.record`); only a file of version 2 may hold batch records.
     """
 
     __slots__ = (
@@ -40,6 +43,7 @@ class Segment:
         "read",
         "size",
         "source",
+        "version",
     )
 
     def __init__(
@@ -59,6 +63,7 @@ class Segment:
         self.kind = kind
         self.created_seq = created_seq
         self.source = source
+        self.version = FILE_VERSION
         self.pread = self.read = _files.make_reader(fd)
         # The newest map, for readers in other threads (see AsyncDataStore.read_threadsafe).
         # Never closed explicitly: a reader may hold it, and it is unmapped when the last
@@ -134,11 +139,14 @@ class Segment:
         fd = _files.open_file(path)
         try:
             size = _files.fs.size(fd)
-            header = decode_file_header(_files.make_reader(fd)(0, FILE_HEADER_SIZE))
+            head = _files.make_reader(fd)(0, FILE_HEADER_SIZE)
+            header = decode_file_header(head)
         except BaseException:
             _files.fs.close(fd)
             raise
-        return cls(segment_id, path, fd, size, header.kind, header.created_seq, header.source)
+        segment = cls(segment_id, path, fd, size, header.kind, header.created_seq, header.source)
+        segment.version = file_version(head)
+        return segment
 
     def publish(self) -> None:
         """Rename a complete compacted segment from its temporary name to its final one.
