@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from aiokv import errors
 from aiokv._bitcask.engine.backup import backup as _backup
+from aiokv._bitcask.engine.iterate import Iteration, check_prefix, iterate_items, iterate_keys
 from aiokv._bitcask.engine.lifecycle import Engine
 from aiokv._bitcask.engine.plan import Batch, Op, RecordMoved
 from aiokv._bitcask.engine.verify import verify as _verify
@@ -129,6 +130,8 @@ class AsyncDataStore:
         # system call on every call before Python 3.12, a tenth of a create's time here.
         self._new_future: Callable[[], asyncio.Future[None]] = _no_loop
         self._waiting: set[asyncio.Task[None]] = set()  # thread writes waiting for room
+        # The iterations made by keys() and items(), let go of at the close.
+        self._iterations: weakref.WeakSet[Iteration[Any]] = weakref.WeakSet()
 
     @property
     def path(self) -> Path:
@@ -223,6 +226,10 @@ class AsyncDataStore:
         assert engine is not None
         assert runner is not None
         try:
+            # An iteration in the middle of a step (a hint read in a worker thread) ends it,
+            # then lets go of the maps it holds, before the files are closed.
+            for iteration in list(self._iterations):
+                await iteration.aclose()
             engine.stop()
             await asyncio.wait([runner])
             if not runner.cancelled():
@@ -550,6 +557,44 @@ class AsyncDataStore:
             await writer.queue_when_room(op)
         except DataStoreError as exc:  # the writer finished meanwhile
             op.future.set_exception(exc)
+
+    def keys(self, prefix: str = "") -> Iteration[str]:
+        """The live keys that start with ``prefix`` (``""``: every key), in no set order::
+
+            async for key in store.keys("user:"):
+                ...
+
+        Every key live from the iteration's start to its end is yielded exactly once; a key
+        created, deleted or expiring meanwhile may be or not; no key is yielded twice. Writes
+        and compaction go on meanwhile, and the loop is given back about every millisecond.
+        It holds no memory per key of the store. ``await iteration.aclose()`` ends it early;
+        so do dropping it and closing the store.
+
+        :raises InvalidKeyError: ``prefix`` is not a str, or is longer than a key.
+        :raises StoreClosedError: the store is not open (from the iteration too, once the
+            store is closed).
+        :raises CorruptionError: a record read is damaged (from the iteration).
+        """
+        engine = self._open_engine()
+        iteration = iterate_keys(engine.shared, self._state_name, check_prefix(prefix))
+        self._iterations.add(iteration)
+        return iteration
+
+    def items(self, prefix: str = "") -> Iteration[tuple[str, dict[str, Any]]]:
+        """``(key, value)`` of the live keys that start with ``prefix``, as :meth:`keys`
+        yields them; each value a fresh copy, as :meth:`read` gives it. A key that can no
+        longer be read when its turn comes (deleted or expired meanwhile) is passed over.
+
+        :raises InvalidKeyError: ``prefix`` is not a str, or is longer than a key.
+        :raises StoreClosedError: the store is not open (from the iteration too).
+        :raises CorruptionError: a value read is damaged (from the iteration).
+        """
+        engine = self._open_engine()
+        iteration = iterate_items(
+            engine.shared, engine.reader, self._state_name, check_prefix(prefix)
+        )
+        self._iterations.add(iteration)
+        return iteration
 
     async def compact(self) -> int:
         """Reclaim the space of dead records in every sealed segment, one at a time.

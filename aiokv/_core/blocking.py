@@ -21,7 +21,7 @@ import os
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -29,6 +29,7 @@ import anyio
 from anyio.from_thread import BlockingPortal
 
 from aiokv import errors
+from aiokv._core.chunks import BlockingChunks, made
 from aiokv._core.contract import AsyncStore
 from aiokv._core.stats import StoreStats
 from aiokv.errors import BlockingCallError, DataStoreError
@@ -261,6 +262,26 @@ class BlockingStore(Generic[S]):
     def backup(self, dest: str | os.PathLike[str]) -> None:
         """Copy the store to ``dest``; see :meth:`AsyncStore.backup`."""
         self._call("backup", self._store.backup, dest)
+
+    def keys(self, prefix: str = "") -> BlockingChunks[str]:
+        """The live keys that start with ``prefix``, fetched from the loop thread a chunk at
+        a time; see :meth:`AsyncStore.keys`. ``close()`` it (or use ``with``) to stop early;
+        dropping it lets go of it too.
+
+        :raises InvalidKeyError: ``prefix`` is not a str, or is longer than a key.
+        """
+        return self._iterate("keys", self._store.keys, prefix)
+
+    def items(self, prefix: str = "") -> BlockingChunks[tuple[str, dict[str, Any]]]:
+        """``(key, value)`` of the live keys that start with ``prefix``, a chunk at a time;
+        see :meth:`AsyncStore.items`."""
+        return self._iterate("items", self._store.items, prefix)
+
+    def _iterate(
+        self, method: str, open_iterator: Callable[[str], AsyncIterator[T]], prefix: str
+    ) -> BlockingChunks[T]:
+        iterator: AsyncIterator[T] = self._call(method, made, open_iterator, prefix)
+        return BlockingChunks(self._call, method, iterator, self._portal, self._thread)
 
     def compact(self) -> int:
         """Reclaim the space of dead values; see :meth:`AsyncStore.compact`."""

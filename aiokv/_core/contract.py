@@ -14,7 +14,7 @@ on unchanged whatever the backend.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -159,6 +159,29 @@ class AsyncStore(Protocol):
         :raises StoreFullError: no room for the delete markers; nothing is written.
         :raises StoreClosedError: the store is not open.
         :raises StoreIOError: the write failed.
+        """
+        ...
+
+    def keys(self, prefix: str = "") -> AsyncIterator[str]:
+        """The live keys that start with ``prefix`` (``""``: every key), in no set order:
+        ``async for key in store.keys("user:")``.
+
+        Every key live from the iteration's start to its end is yielded exactly once; a key
+        created, deleted or expiring meanwhile may be or not; no key is yielded twice.
+        Writers are not held up by it.
+
+        :raises InvalidKeyError: ``prefix`` is not a str, or is longer than a key.
+        :raises StoreClosedError: the store is not open (when called, or as it iterates).
+        """
+        ...
+
+    def items(self, prefix: str = "") -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """``(key, value)`` of the live keys that start with ``prefix``, as :meth:`keys`
+        yields them; each value a fresh copy, as :meth:`read` gives it. A key that can no
+        longer be read when its turn comes is passed over.
+
+        :raises InvalidKeyError: ``prefix`` is not a str, or is longer than a key.
+        :raises StoreClosedError: the store is not open (when called, or as it iterates).
         """
         ...
 

@@ -8,11 +8,12 @@ tested in test_sync.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -134,6 +135,25 @@ class DictStore:
         if key not in self.data:
             raise KeyNotFoundError(f"key {key!r} not found")
         self.dead += len(self.data.pop(key))
+
+    def keys(self, prefix: str = "") -> AsyncIterator[str]:
+        self._check_open()
+        if not isinstance(prefix, str) or len(prefix) > 32:
+            raise InvalidKeyError(f"bad prefix {prefix!r}")
+        return self._keys(prefix)
+
+    async def _keys(self, prefix: str) -> AsyncIterator[str]:
+        for key in [key for key in self.data if key.startswith(prefix)]:
+            self._check_open()
+            yield key
+
+    def items(self, prefix: str = "") -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        return self._items(self.keys(prefix))
+
+    async def _items(self, keys: AsyncIterator[str]) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        async for key in keys:
+            with contextlib.suppress(KeyNotFoundError):  # deleted meanwhile: passed over
+                yield key, await self.read(key)
 
     async def exists(self, key: str) -> bool:
         self._check_open(key)
@@ -552,3 +572,19 @@ def test_data_store_reads_and_writes_skip_the_portal(store_path: Path) -> None:
         assert portal.calls == []  # in the calling thread, or one call_soon_threadsafe
         assert store.stats().live_keys == 1
         assert portal.calls == ["stats"]
+
+
+def test_keys_and_items_go_through_the_face_a_chunk_at_a_time() -> None:
+    store = DictStore(max_keys=3000)
+    with BlockingStore(store) as face:
+        for i in range(2500):
+            face.create(f"k{i}", {"i": i})
+        assert sorted(face.keys("k24")) == sorted(k for k in store.data if k.startswith("k24"))
+        assert dict(face.items()) == {f"k{i}": {"i": i} for i in range(2500)}
+        with pytest.raises(InvalidKeyError):
+            face.keys(None)  # type: ignore[arg-type]
+        keys = face.keys()
+        assert next(keys) == "k0"
+        keys.close()  # the async generator is closed on the loop
+        assert list(keys) == []
+    assert store.threads == {LOOP_THREAD}
