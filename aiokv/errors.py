@@ -10,6 +10,7 @@ Errors that describe a bad argument are also the built-in a caller would expect
     │   └── ValueTooLargeError
     ├── InvalidTTLError            (also ValueError)
     ├── InvalidOptionError         (also ValueError)
+    ├── ImportFileError            (also ValueError)
     ├── KeyExistsError
     ├── KeyNotFoundError           (also KeyError)
     ├── StoreFullError
@@ -32,6 +33,7 @@ __all__ = [
     "BlockingCallError",
     "CorruptionError",
     "DataStoreError",
+    "ImportFileError",
     "InvalidKeyError",
     "InvalidOptionError",
     "InvalidTTLError",
@@ -97,6 +99,11 @@ class StoreClosedError(DataStoreError):
 
 class StorePathError(DataStoreError):
     """The store path is not a directory, or cannot be created or written."""
+
+
+class ImportFileError(DataStoreError, ValueError):
+    """A file given to ``import_jsonl`` is not one it can import whole; the message names the
+    line (1-based) and what is wrong. Nothing was imported."""
 
 
 class StoreIOError(DataStoreError):

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from aiokv import errors
+from aiokv._bitcask.engine import jsonl as _jsonl
 from aiokv._bitcask.engine.backup import backup as _backup
 from aiokv._bitcask.engine.iterate import Iteration, check_prefix, iterate_items, iterate_keys
 from aiokv._bitcask.engine.lifecycle import Engine
@@ -405,6 +406,10 @@ class AsyncDataStore:
         if not batch.keys:
             return
         now = self._clock.time()
+        batch.expiries = [now + seconds if seconds is not None else 0.0] * len(batch.keys)
+        await self._submit_puts(writer, batch, now)
+
+    async def _submit_puts(self, writer: Writer, batch: Batch, now: float) -> None:
         live = [
             key
             for key, key_bytes in zip(batch.keys, batch.key_bytes, strict=True)
@@ -412,8 +417,74 @@ class AsyncDataStore:
         ]
         if live:  # the writer decides, but a batch surely refused need not be queued
             raise errors.keys_exist(live)
-        batch.expiries = [now + seconds if seconds is not None else 0.0] * len(batch.keys)
         await writer.submit(Op(KIND_BATCH, "", b"", b"", 0.0, self._new_future(), batch=batch))
+
+    async def export_jsonl(self, path: StrPath, *, prefix: str = "") -> int:
+        """Write the live keys that start with ``prefix`` to ``path`` as JSON Lines, one
+        ``{"key": ..., "value": ..., "expires_at": <Unix seconds> or null}`` a line (UTF-8).
+
+        The file is written under a temporary name beside ``path``, fsynced and renamed over
+        it, so ``path`` is never a half file; each key is in or out whole, as :meth:`items`
+        yields them; the export streams (its memory does not grow with the store).
+
+        :returns: how many keys were written.
+        :raises InvalidKeyError: ``prefix`` is not a valid prefix.
+        :raises StoreFullError, StoreIOError: the file could not be written (a full disk,
+            say); nothing is left at ``path`` or beside it.
+        :raises StoreClosedError: the store is not open.
+        """
+        self._open_engine()
+        target = resolve_path(path)
+        items = self.items(prefix)
+        try:
+            return await _jsonl.export(items, self._deadline_of, target)
+        finally:
+            await items.aclose()
+
+    async def import_jsonl(self, path: StrPath, *, skip_existing: bool = False) -> int:
+        """Create the entries of a JSON Lines file as :meth:`export_jsonl` writes them,
+        keeping each ``expires_at`` as the key's deadline; entries already expired are passed
+        over, and with ``skip_existing`` so are keys already live.
+
+        The file is checked whole first and a bad one imports nothing; then its entries are
+        written in atomic batches (a crash leaves a prefix of whole batches).
+
+        :returns: how many keys were created.
+        :raises ImportFileError: a line is wrong (bad JSON or UTF-8, a missing field, an
+            invalid key, value or deadline, a key given twice); it names the line.
+        :raises KeyExistsError: a key is live and ``skip_existing`` is false.
+        :raises StoreFullError: the entries do not fit (batches already written stay).
+        :raises StoreClosedError: the store is not open.
+        """
+        engine = self._open_engine()
+        writer = engine.writer
+
+        async def write(entries: list[_jsonl.Entry]) -> None:
+            batch = Batch(KIND_PUT, [], [])
+            for entry in entries:
+                batch.keys.append(entry.key)
+                batch.key_bytes.append(check_key(entry.key))
+                data, encoding = encode_value(entry.value)
+                batch.values.append(data)
+                batch.encodings.append(encoding)
+                batch.expiries.append(entry.expires_at)
+            await self._submit_puts(writer, batch, self._clock.time())
+
+        return await _jsonl.import_(
+            resolve_path(path), self._clock.time, self._is_live, write, skip_existing
+        )
+
+    def _deadline_of(self, key: str) -> float:
+        return self._index.deadline(check_key(key)) or 0.0
+
+    def _is_live(self, key: str) -> bool:
+        if self._index.locate(check_key(key), self._clock) is None:
+            return False
+        try:
+            self._read_on_loop(key)  # the index holds hashes: the record says whose it is
+        except KeyNotFoundError:
+            return False
+        return True
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Delete every live key among ``keys`` as one unit (all or none after a crash);

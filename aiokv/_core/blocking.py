@@ -259,6 +259,19 @@ class BlockingStore(Generic[S]):
             raise errors.keys_not_str("delete_many")
         return self._call("delete_many", self._store.delete_many, list(keys))
 
+    def export_jsonl(self, path: str | os.PathLike[str], *, prefix: str = "") -> int:
+        """Write the live keys to a JSON Lines file; see :meth:`AsyncStore.export_jsonl`."""
+        return self._call(
+            "export_jsonl", functools.partial(self._store.export_jsonl, path, prefix=prefix)
+        )
+
+    def import_jsonl(self, path: str | os.PathLike[str], *, skip_existing: bool = False) -> int:
+        """Create the entries of a JSON Lines file; see :meth:`AsyncStore.import_jsonl`."""
+        return self._call(
+            "import_jsonl",
+            functools.partial(self._store.import_jsonl, path, skip_existing=skip_existing),
+        )
+
     def backup(self, dest: str | os.PathLike[str]) -> None:
         """Copy the store to ``dest``; see :meth:`AsyncStore.backup`."""
         self._call("backup", self._store.backup, dest)

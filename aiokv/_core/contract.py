@@ -185,6 +185,30 @@ class AsyncStore(Protocol):
         """
         ...
 
+    async def export_jsonl(self, path: str | os.PathLike[str], *, prefix: str = "") -> int:
+        """Write the live keys that start with ``prefix`` to ``path`` as JSON Lines (one
+        ``{"key", "value", "expires_at"}`` object a line), never leaving a half file there;
+        return how many.
+
+        :raises StoreFullError, StoreIOError: the file could not be written; nothing is left.
+        :raises StoreClosedError: the store is not open.
+        """
+        ...
+
+    async def import_jsonl(
+        self, path: str | os.PathLike[str], *, skip_existing: bool = False
+    ) -> int:
+        """Create the entries of a JSON Lines file as :meth:`export_jsonl` writes them, their
+        deadlines kept; the file is checked whole first, then written in atomic batches.
+        Return how many keys were created.
+
+        :raises ImportFileError: a line is wrong (named); nothing is imported.
+        :raises KeyExistsError: a key is live and ``skip_existing`` is false.
+        :raises StoreFullError: the entries do not fit.
+        :raises StoreClosedError: the store is not open.
+        """
+        ...
+
     async def backup(self, dest: str | os.PathLike[str]) -> None:
         """Copy the store as it is now to ``dest`` (a new or empty directory), as a store that
         opens on its own and shares nothing with this one that can change; writes go on

@@ -191,6 +191,25 @@ class DictStore:
             self.dead += len(self.data.pop(key))
         return len(listed)
 
+    async def export_jsonl(self, path: str | os.PathLike[str], *, prefix: str = "") -> int:
+        self._check_open()
+        lines = [
+            json.dumps({"key": key, "value": json.loads(value), "expires_at": None}) + "\n"
+            for key, value in self.data.items()
+            if key.startswith(prefix)
+        ]
+        Path(path).write_text("".join(lines), encoding="utf-8")
+        return len(lines)
+
+    async def import_jsonl(
+        self, path: str | os.PathLike[str], *, skip_existing: bool = False
+    ) -> int:
+        self._check_open()
+        entries = [json.loads(line) for line in Path(path).read_text("utf-8").splitlines()]
+        fresh = [e for e in entries if not (skip_existing and e["key"] in self.data)]
+        await self.create_many([(e["key"], e["value"]) for e in fresh])
+        return len(fresh)
+
     async def backup(self, dest: str | os.PathLike[str]) -> None:
         self._check_open()
         self.backups[os.fspath(dest)] = dict(self.data)
@@ -280,6 +299,18 @@ def test_exists_read_many_and_touch_go_through_the_face(
         face.delete_many("m2")
     face.backup("elsewhere")
     assert set(backend.backups["elsewhere"]) == {"a", "m2"}
+
+
+def test_export_and_import_go_through_the_face(
+    face: BlockingStore[DictStore], backend: DictStore, tmp_path: Path
+) -> None:
+    face.create_many({"a": {"n": 1}, "b": {"n": 2}})
+    assert face.export_jsonl(tmp_path / "out.jsonl", prefix="a") == 1
+    face.delete("a")
+    assert face.import_jsonl(tmp_path / "out.jsonl") == 1
+    assert face.import_jsonl(tmp_path / "out.jsonl", skip_existing=True) == 0
+    assert face.read("a") == {"n": 1}
+    assert backend.threads == {LOOP_THREAD}
     assert backend.threads == {LOOP_THREAD}
 
 

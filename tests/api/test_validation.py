@@ -433,6 +433,7 @@ ERRORS = [
     (aiokv.ValueTooLargeError, [aiokv.InvalidValueError, ValueError]),
     (aiokv.InvalidTTLError, [ValueError]),
     (aiokv.InvalidOptionError, [ValueError]),
+    (aiokv.ImportFileError, [ValueError]),
     (aiokv.KeyExistsError, []),
     (aiokv.KeyNotFoundError, [KeyError, LookupError]),
     (aiokv.StoreFullError, []),

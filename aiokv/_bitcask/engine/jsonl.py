@@ -1,0 +1,240 @@
+"""Export to and import from JSON Lines: one ``{"key", "value", "expires_at"}`` object a line.
+
+The file I/O goes through aiofiles, so the event loop is never held by a read or a write of
+the file: each is a worker-thread call. Both directions stream, a piece at a time.
+
+An export is written under a temporary name beside its target, fsynced and renamed over it:
+the target is never a half file, also after a crash or on a full disk. An import reads its
+file twice: first to check every line (nothing is written if one is wrong), then to write
+the entries in atomic batches.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import aiofiles
+import aiofiles.os
+import orjson
+
+from aiokv import errors
+from aiokv._bitcask.system import files as _files
+from aiokv._bitcask.system import threads as _threads
+from aiokv._core.codec import MAX_TTL_S, check_key, encode_value
+from aiokv.errors import DataStoreError, ImportFileError, KeyExistsError
+
+FIELDS: Final = frozenset({"key", "value", "expires_at"})
+WRITE_BYTES: Final = 1 << 20
+"""About how much an export gathers before one write to its file."""
+READ_BYTES: Final = 1 << 16
+MAX_LINE_BYTES: Final = 1 << 20
+"""The longest line an import reads: a value's stored JSON is at most 16 KiB, and escapes and
+spaces in the file may make it a few times longer; a longer line is refused, not read."""
+_LONG_DIGITS: Final = re.compile(rb"[0-9]{19}")  # 2**63 has 19 digits
+BATCH_ENTRIES: Final = 1000
+"""Entries an import writes in one atomic batch (``create_many``)."""
+
+
+# -- export ------------------------------------------------------------------------------
+
+
+async def export(
+    items: AsyncIterator[tuple[str, dict[str, Any]]],
+    deadline_of: Callable[[str], float],
+    path: Path,
+) -> int:
+    """Write ``items`` to ``path`` as JSON Lines; return how many were written.
+
+    :param deadline_of: a key's deadline as the store has it (0.0: none), asked as the key
+        is written.
+    """
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    count = 0
+    try:
+        with errors.map_os_errors(f"exporting to {path} (nothing was left there)"):
+            fd = await _threads.run(_files.create_file, temporary)
+            async with aiofiles.open(fd, "wb", closefd=True) as file:
+                pending: list[bytes] = []
+                size = 0
+                async for key, value in items:
+                    line = _line(key, value, deadline_of(key))
+                    pending.append(line)
+                    size += len(line)
+                    count += 1
+                    if size >= WRITE_BYTES:
+                        await file.write(b"".join(pending))
+                        pending, size = [], 0
+                await file.write(b"".join(pending))
+                await file.flush()
+                await _threads.run(os.fsync, file.fileno())
+            await aiofiles.os.replace(temporary, path)
+            await _threads.run(_files.sync_directory, path.parent)
+    except BaseException:
+        await _threads.run(functools.partial(_files.unlink, temporary, missing_ok=True))
+        raise
+    return count
+
+
+def _line(key: str, value: dict[str, Any], deadline: float) -> bytes:
+    entry = {"key": key, "value": value, "expires_at": deadline or None}
+    try:
+        return orjson.dumps(entry) + b"\n"
+    except TypeError:  # an integer beyond 64 bits, which orjson cannot write
+        return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+# -- import ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Entry:
+    """One checked line of an import file."""
+
+    line: int
+    key: str
+    value: dict[str, Any]
+    expires_at: float  # 0.0: never
+
+
+class _Checked:
+    """What the check of a whole file found: its identity and the keys, each once."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, int] = {}  # key -> the line it is on
+        self.identity: tuple[int, int, int] | None = None
+
+
+async def import_(
+    path: Path,
+    now: Callable[[], float],
+    is_live: Callable[[str], bool],
+    write: Callable[[list[Entry]], Awaitable[None]],
+    skip_existing: bool,
+) -> int:
+    """Check ``path`` whole, then write its entries in batches with ``write``; return how
+    many were written.
+
+    :raises ImportFileError: a line is wrong (its number, 1-based, and what is wrong said);
+        nothing is written.
+    :raises KeyExistsError: a key is live and ``skip_existing`` is false; nothing is written.
+    """
+    checked = _Checked()
+    with errors.map_os_errors(f"reading {path}"):
+        checked.identity = await _identity(path)
+        async for entry in _entries(path, now):
+            _check_new(entry, checked, is_live, skip_existing)
+        if await _identity(path) != checked.identity:
+            raise ImportFileError(f"{path} changed while it was checked; nothing was imported")
+    written = 0
+    batch: list[Entry] = []
+    with errors.map_os_errors(f"reading {path}"):
+        async for entry in _entries(path, now):
+            if entry.expires_at and entry.expires_at <= now():
+                continue  # expired already: not brought back
+            if skip_existing and is_live(entry.key):
+                continue
+            batch.append(entry)
+            if len(batch) == BATCH_ENTRIES:
+                await write(batch)
+                written += len(batch)
+                batch = []
+    if batch:
+        await write(batch)
+        written += len(batch)
+    return written
+
+
+def _check_new(
+    entry: Entry, checked: _Checked, is_live: Callable[[str], bool], skip_existing: bool
+) -> None:
+    first = checked.keys.setdefault(entry.key, entry.line)
+    if first != entry.line:
+        raise ImportFileError(
+            f"line {entry.line}: key {errors.describe_key(entry.key)} is also on line "
+            f"{first}; nothing was imported"
+        )
+    if not skip_existing and is_live(entry.key):
+        raise KeyExistsError(
+            f"line {entry.line}: key {errors.describe_key(entry.key)} already exists (pass "
+            "skip_existing=True to leave it as it is); nothing was imported"
+        )
+
+
+async def _identity(path: Path) -> tuple[int, int, int]:
+    stat = await aiofiles.os.stat(path)
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+async def _entries(path: Path, now: Callable[[], float]) -> AsyncIterator[Entry]:
+    """Each line of ``path`` as a checked entry; :class:`ImportFileError` at the first bad
+    one."""
+    number = 0
+    async for line in _lines(path):
+        number += 1
+        if line.strip():
+            yield _entry(number, line, now())
+
+
+async def _lines(path: Path) -> AsyncIterator[bytes]:
+    """The lines of ``path``, read a piece at a time; a line longer than
+    :data:`MAX_LINE_BYTES` is refused before it is read whole."""
+    async with aiofiles.open(path, "rb") as file:
+        number = 1
+        buffer = b""
+        while chunk := await file.read(READ_BYTES):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                yield line
+                number += 1
+            if len(buffer) > MAX_LINE_BYTES:
+                raise ImportFileError(
+                    f"line {number}: longer than {MAX_LINE_BYTES} bytes; nothing was imported"
+                )
+        if buffer:
+            yield buffer
+
+
+def _entry(number: int, line: bytes, now: float) -> Entry:
+    def bad(what: str) -> ImportFileError:
+        return ImportFileError(f"line {number}: {what}; nothing was imported")
+
+    try:
+        # orjson reads an integer beyond 64 bits as a float: a line with a long run of digits
+        # goes to the json module, which keeps it exact (as the store does: see codec).
+        entry = json.loads(line) if _LONG_DIGITS.search(line) else orjson.loads(line)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise bad(f"not JSON in UTF-8 ({exc})") from None
+    if not isinstance(entry, dict):
+        raise bad("not a JSON object")
+    if set(entry) != FIELDS:
+        missing = ", ".join(sorted(FIELDS - set(entry))) or "none"
+        extra = ", ".join(sorted(set(entry) - FIELDS)) or "none"
+        raise bad(f"the fields are key, value and expires_at (missing: {missing}; extra: {extra})")
+    key, value, expires_at = entry["key"], entry["value"], entry["expires_at"]
+    try:
+        check_key(key)
+        encode_value(value)
+    except DataStoreError as exc:
+        raise bad(str(exc)) from None
+    return Entry(number, key, value, _deadline(expires_at, bad, now))
+
+
+def _deadline(expires_at: object, bad: Callable[[str], ImportFileError], now: float) -> float:
+    if expires_at is None:
+        return 0.0
+    if type(expires_at) not in (int, float) or not math.isfinite(expires_at):  # type: ignore[arg-type]
+        raise bad(f"expires_at must be a number of Unix seconds or null, not {expires_at!r}")
+    deadline = float(expires_at)  # type: ignore[arg-type]
+    if deadline <= 0 or deadline - now > MAX_TTL_S:
+        raise bad(f"expires_at {expires_at!r} is not a deadline a TTL can set")
+    return deadline
