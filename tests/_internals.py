@@ -33,10 +33,12 @@ from aiokv._bitcask.format.hint import (
 )
 from aiokv._bitcask.format.names import hint_name, parse_segment_name, segment_name
 from aiokv._bitcask.format.record import (
+    BATCH_SIZE,
     FILE_COMPACTED,
     FILE_HEADER_SIZE,
     FILE_LOG,
     HEADER_SIZE,
+    KIND_BATCH,
     KIND_DELETE,
     KIND_PUT,
     MAX_KEY_BYTES,
@@ -48,10 +50,13 @@ from aiokv._bitcask.format.record import (
     check_put,
     decode,
     decode_file_header,
+    encode_batch,
     encode_delete,
     encode_file_header,
     encode_put,
+    file_version,
     put_value_py,
+    scan,
     tombstone_target,
     value_start_py,
 )

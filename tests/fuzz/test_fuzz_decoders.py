@@ -29,11 +29,13 @@ from typing import Any, TypeVar
 
 import pytest
 from _internals import (
+    BATCH_SIZE,
     FILE_COMPACTED,
     FILE_HEADER_SIZE,
     FILE_LOG,
     HEADER_SIZE,
     HINT_HEADER_SIZE,
+    KIND_BATCH,
     KIND_DELETE,
     KIND_PUT,
     MAX_RECORD_SIZE,
@@ -48,13 +50,16 @@ from _internals import (
     decode,
     decode_file_header,
     decode_hint,
+    encode_batch,
     encode_delete,
     encode_file_header,
     encode_put,
+    file_version,
     index_locations,
     iter_entries,
     offset_of,
     recover,
+    scan,
     segment_of,
     size_of,
     split_keys,
@@ -249,6 +254,10 @@ def check_record(buf: bytes, offset: int) -> Record | None:
     if reason is not None:
         assert reason, "a BadRecord must say why"
         return None
+    if record.kind == KIND_BATCH:  # its records are checked as a scan reads them
+        assert (record.key, record.size, record.expiry) == (b"", BATCH_SIZE, 0.0)
+        assert offset + BATCH_SIZE <= len(buf)
+        return record
     assert 1 <= len(record.key) <= 128
     assert offset + HEADER_SIZE + len(record.key) == record.value_start
     assert offset + record.size <= len(buf)
@@ -284,6 +293,9 @@ def check_quick_put(buf: bytes, key: bytes) -> None:
     assert (checked is not None) == expected, (checked, record)
 
 
+BATCHED = encode_put(5, b"a", b"{}", 0.0) + encode_delete(6, b"b", 3)
+BATCH = encode_batch(5, BATCHED, 2)
+
 CORPUS_RECORDS: list[Any] = [
     pytest.param(b"", 0, id="empty"),
     pytest.param(bytes(HEADER_SIZE), 0, id="zero-header"),
@@ -293,6 +305,8 @@ CORPUS_RECORDS: list[Any] = [
     pytest.param(encode_put(1, b"k", b"{}", 0.0)[:-1], 0, id="one-short"),
     pytest.param(encode_put(2**64 - 1, b"k" * 128, b"v" * 16384, 2e9), 0, id="largest"),
     pytest.param(encode_delete(1, b"k", 7) + b"junk", 0, id="trailing-junk"),
+    pytest.param(BATCH + BATCHED, 0, id="batch"),
+    pytest.param(BATCH, 0, id="batch-record-alone"),
 ]
 
 
@@ -352,7 +366,8 @@ def check_file_header(buf: bytes) -> FileHeader | None:
         assert reason, "a BadRecord must say why"
         return None
     assert header.kind in (FILE_LOG, FILE_COMPACTED)
-    again = encode_file_header(header.kind, header.created_seq, header.source)
+    version = file_version(buf)  # 1 (before batch records) or 2, both read
+    again = encode_file_header(header.kind, header.created_seq, header.source, version)
     # Bytes 10..15 are reserved: the decoder need not look at them, but the CRC covers them.
     assert again[:10] + again[16:28] == bytes(buf[:10]) + bytes(buf[16:28])
     assert zlib.crc32(bytes(buf[:28])) == int.from_bytes(buf[28:32], "little")
@@ -640,14 +655,14 @@ def close_all(recovered: Recovered) -> None:
 
 
 def sound_prefix(data: bytes) -> int:
-    """Where the run of records that decode, from the file header on, ends in ``data``."""
-    offset = FILE_HEADER_SIZE
-    while offset < len(data):
-        try:
-            offset += decode(data, offset).size
-        except BadRecord:
-            break
-    return offset
+    """Where the run of sound records from the file header on ends in ``data``: as a scan
+    reads them, a batch's records only whole."""
+    try:
+        for _record in scan(data):
+            pass
+    except BadRecord as bad:
+        return bad.offset
+    return max(len(data), FILE_HEADER_SIZE)
 
 
 def check_recover(files: dict[str, bytes]) -> None:
