@@ -6,6 +6,7 @@ import copy
 import json
 import math
 import shutil
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import _soak
@@ -52,6 +53,10 @@ KEYS = ["a", "b", "c", "d/é", "🙂", "x" * 32]
 
 def encoded(value: dict[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def _collect(iterator: AsyncIterator[Any]) -> list[Any]:
+    return [item async for item in iterator]
 
 
 class _ModelMachine(StoreMachine):
@@ -198,6 +203,24 @@ class _ModelMachine(StoreMachine):
         expected = {key: value for key in keys if (value := self.live(key)) is not None}
         assert found == expected
 
+    @rule(prefix=st.sampled_from(["", "a", "d", "d/", "x", "🙂", "zz"]))
+    def keys_and_items(self, prefix: str) -> None:
+        expected = {
+            key: value
+            for key in self.model
+            if key.startswith(prefix) and (value := self.live(key)) is not None
+        }
+        keys = self.run(_collect(self.opened.keys(prefix)))
+        assert sorted(keys) == sorted(expected), (prefix, keys)  # each once, none twice
+        items = self.run(_collect(self.opened.items(prefix)))
+        assert len(items) == len(expected)
+        assert dict(items) == expected
+
+    @rule()
+    def verify(self) -> None:
+        report = self.run(self.opened.verify())
+        assert report.ok, report.problems
+
     @rule(seconds=st.floats(min_value=0.0, max_value=3.0, allow_nan=False))
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
@@ -284,6 +307,21 @@ class CrashMachine(_ModelMachine):
         event(f"compact: {'reclaimed space' if reclaimed else 'nothing to reclaim'}")
         for key in self.keys:
             self.check_read(key)
+
+    @rule()
+    def backup(self) -> None:
+        """A backup opens as a store with exactly the keys live when it was taken."""
+        dest = self.workdir / "backup"
+        assert self.outcome(self.opened.backup(dest)) == ("ok", None)
+        copy = AsyncDataStore(dest, clock=self.clock, compact_dead_ratio=None)
+        self.run(copy.open())
+        try:
+            found = self.run(copy.read_many(list(self.model)))
+        finally:
+            self.run(copy.close())
+            shutil.rmtree(dest)
+        expected = {key: value for key in self.model if (value := self.live(key)) is not None}
+        assert found == expected
 
     @rule()
     def crash_and_reopen(self) -> None:
