@@ -96,7 +96,8 @@ class Writer:
         self._pending_bytes = 0  # their records' size
         self._carry: deque[Op] = deque()  # ops that did not fit the active segment's remainder
         self._wake: asyncio.Future[None] | None = None  # the idle writer awaits it
-        self._room: asyncio.Future[None] | None = None  # callers wait on it for room
+        # Callers waiting for room in the queue, in order: each op and its turn's future.
+        self._waiting: deque[tuple[Op, asyncio.Future[None]]] = deque()
         self._batch_end: asyncio.Future[None] | None = None  # see cancelled()
         self._new_future: Callable[[], asyncio.Future[None]] = asyncio.Future
         self._stop_requested = False
@@ -129,15 +130,23 @@ class Writer:
         :raises StoreClosedError: the writer has finished.
         """
         pending = self._pending
-        if len(pending) >= QUEUE_MAX_OPS or self._finished or self.failure is not None:
-            if len(pending) >= QUEUE_MAX_OPS and not self._finished:
-                return False
+        if (
+            len(pending) >= QUEUE_MAX_OPS
+            or self._waiting
+            or self._finished
+            or self.failure is not None
+        ):
+            if not self._finished and self.failure is None:
+                return False  # full, or others wait for room first: in line behind them
             self._check_accepting()
-        pending.append(op)
+        self._append(op)
+        return True
+
+    def _append(self, op: Op) -> None:
+        self._pending.append(op)
         self._pending_bytes += HEADER_SIZE + len(op.key_bytes) + len(op.value)
         if self._wake is not None:
             self._wake_up()
-        return True
 
     def _check_accepting(self) -> None:
         if self.failure is not None:
@@ -146,11 +155,25 @@ class Writer:
             raise errors.closed_before_write()
 
     async def queue_when_room(self, op: Op) -> None:
-        """Wait for room in the queue (backpressure), then queue ``op``."""
-        while not self.queue(op):
-            if self._room is None:
-                self._room = asyncio.get_running_loop().create_future()
-            await asyncio.shield(self._room)  # one caller cancelled must not cancel it for all
+        """Wait in line for room in the queue (backpressure); ``op`` is queued in its turn.
+
+        Each waiter has a future of its own, resolved once its op is queued, in the order
+        they came: one shared future woke every waiter each time a batch made room, and the
+        tens of thousands of creates of one large ``gather`` then took quadratic time.
+
+        :raises StoreIOError, StoreClosedError: as :meth:`queue`, if the writer stopped.
+        """
+        if self.queue(op):
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((op, turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            future = op.future
+            if turn.done() and not turn.cancelled() and isinstance(future, asyncio.Future):
+                future.cancel()  # queued just now: the writer skips a cancelled op
+            raise
 
     async def cancelled(self, op: Op) -> None:
         """The caller awaiting ``op.future`` was cancelled, which cancelled the future.
@@ -251,10 +274,21 @@ class Writer:
         return batch
 
     def _free_room(self) -> None:
-        room = self._room
-        if room is not None:
-            self._room = None
-            room.set_result(None)
+        """Queue the ops waiting for room, in their order, as far as room goes; once the
+        writer has finished or failed, refuse them."""
+        waiting = self._waiting
+        while waiting and (len(self._pending) < QUEUE_MAX_OPS or self._finished or self.failure):
+            op, turn = waiting.popleft()
+            if turn.done():
+                continue  # its caller was cancelled while it waited
+            if self._finished or self.failure is not None:
+                try:
+                    self._check_accepting()
+                except DataStoreError as exc:
+                    turn.set_exception(exc)
+                continue
+            self._append(op)
+            turn.set_result(None)
 
     def _take_some(self) -> list[Op]:
         """The first pending ops, as many as make a batch (at least one)."""
