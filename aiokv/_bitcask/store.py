@@ -15,8 +15,10 @@ import asyncio
 import collections
 import contextlib
 import enum
+import operator
 import os
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -339,14 +341,11 @@ class AsyncDataStore:
             raise errors.not_open(self._state.value)
         wanted = _checked_keys(keys, "read_many")
         found: dict[str, dict[str, Any]] = {}
-        read = self._read_on_loop
-        for count, key in enumerate(wanted, 1):
-            with contextlib.suppress(KeyNotFoundError):
-                found[key] = read(key)
-            if not count % READS_PER_YIELD:  # as read() does: the loop is not held for long
+        for start in range(0, len(wanted), READ_MANY_PER_YIELD):
+            if start:  # the loop is not held for long, as a task reading in a loop is not
                 await asyncio.sleep(0)
                 self._check_open()
-                read = self._read_on_loop
+            _read_into(found, self._read_on_loop, wanted[start : start + READ_MANY_PER_YIELD])
         return found
 
     async def touch(self, key: str, ttl: int | None) -> None:
@@ -396,12 +395,12 @@ class AsyncDataStore:
         writer = self._open_engine().writer
         seconds = None if ttl is None else check_ttl(ttl)
         batch = Batch(KIND_PUT, [], [])
-        async for key, value in _pairs(items, "create_many"):
-            batch.keys.append(key)
-            batch.key_bytes.append(check_key(key))
-            data, encoding = _encoded(key, value)
-            batch.values.append(data)
-            batch.encodings.append(encoding)
+        async for keys, values in _chunks(items, "create_many"):
+            batch.keys += keys
+            batch.key_bytes += map(check_key, keys)
+            data, encodings = _encoded(keys, values)
+            batch.values += data
+            batch.encodings += encodings
         _refuse_repeats(batch)
         if not batch.keys:
             return
@@ -410,13 +409,16 @@ class AsyncDataStore:
         await self._submit_puts(writer, batch, now)
 
     async def _submit_puts(self, writer: Writer, batch: Batch, now: float) -> None:
-        live = [
-            key
-            for key, key_bytes in zip(batch.keys, batch.key_bytes, strict=True)
-            if self._index.get_live(key_bytes, now) is not None
-        ]
-        if live:  # the writer decides, but a batch surely refused need not be queued
-            raise errors.keys_exist(live)
+        # The writer decides, but a batch surely refused need not be queued. (A bulk load's
+        # keys are usually all new: one C-level pass tells, with no lookup per key.)
+        if self._index.any_indexed(batch.key_bytes):
+            live = [
+                key
+                for key, key_bytes in zip(batch.keys, batch.key_bytes, strict=True)
+                if self._index.get_live(key_bytes, now) is not None
+            ]
+            if live:
+                raise errors.keys_exist(live)
         await writer.submit(Op(KIND_BATCH, "", b"", b"", 0.0, self._new_future(), batch=batch))
 
     async def export_jsonl(self, path: StrPath, *, prefix: str = "") -> int:
@@ -714,32 +716,50 @@ BATCH_ITEMS_PER_YIELD: Final = 1024
 """Items of a ``create_many`` checked and encoded between two yields to the event loop."""
 
 
-async def _pairs(
+async def _chunks(
     items: Mapping[str, dict[str, Any]] | Iterable[tuple[str, dict[str, Any]]], method: str
-) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """The ``(key, value)`` pairs of a batch, giving the loop back every so often: a batch of
-    a million is checked and encoded without holding the loop for all of it."""
+) -> AsyncIterator[tuple[list[str], list[Any]]]:
+    """The keys and values of a batch, a piece at a time, giving the loop back between two:
+    a batch of a million is checked and encoded without holding the loop for all of it."""
     if isinstance(items, (str, bytes)):
         raise errors.not_pairs(method)
-    pairs = items.items() if isinstance(items, Mapping) else items
-    try:
-        iterator = iter(pairs)
-    except TypeError:
-        raise errors.not_pairs(method) from None
-    for count, pair in enumerate(iterator, 1):
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+    if isinstance(items, Mapping):
+        keys, values = list(items.keys()), list(items.values())
+    else:
+        try:
+            pairs = list(items)
+        except TypeError:
+            raise errors.not_pairs(method) from None
+        if not all(map(_is_pair, pairs)):
             raise errors.not_pairs(method)
-        yield pair[0], pair[1]
-        if not count % BATCH_ITEMS_PER_YIELD:
+        keys, values = list(map(_FIRST, pairs)), list(map(_SECOND, pairs))
+    for start in range(0, len(keys), BATCH_ITEMS_PER_YIELD):
+        if start:
             await asyncio.sleep(0)
+        end = start + BATCH_ITEMS_PER_YIELD
+        yield keys[start:end], values[start:end]
 
 
-def _encoded(key: str, value: Any) -> tuple[bytes, int]:
-    """``encode_value(value)``, its errors naming ``key`` (a batch has many values)."""
+_FIRST = operator.itemgetter(0)
+_SECOND = operator.itemgetter(1)
+
+
+def _is_pair(item: object) -> bool:
+    return isinstance(item, (tuple, list)) and len(item) == 2
+
+
+def _encoded(keys: list[str], values: list[Any]) -> tuple[list[bytes], list[int]]:
+    """Each value encoded (a C-level pass); an error names its key (a batch has many)."""
     try:
-        return encode_value(value)
+        encoded = list(map(encode_value, values))
     except DataStoreError as exc:
-        raise type(exc)(f"key {errors.describe_key(key)}: {exc}") from None
+        for key, value in zip(keys, values, strict=True):
+            try:
+                encode_value(value)
+            except DataStoreError:
+                raise type(exc)(f"key {errors.describe_key(key)}: {exc}") from None
+        raise
+    return list(map(_FIRST, encoded)), list(map(_SECOND, encoded))
 
 
 def _refuse_repeats(batch: Batch) -> None:
@@ -748,13 +768,26 @@ def _refuse_repeats(batch: Batch) -> None:
         raise errors.keys_repeated([key for key, seen in counts.items() if seen > 1])
 
 
+READ_MANY_PER_YIELD: Final = 256
+"""Keys ``read_many`` reads between two yields to the loop: about half a millisecond."""
+
+
+def _read_into(
+    found: dict[str, dict[str, Any]], read: Callable[[str], dict[str, Any]], keys: list[str]
+) -> None:
+    for key in keys:
+        try:  # noqa: SIM105 - contextlib.suppress would cost a context manager per key
+            found[key] = read(key)
+        except KeyNotFoundError:
+            pass
+
+
 def _checked_keys(keys: Iterable[str], method: str) -> list[str]:
     """``keys`` as a list, each checked as a key, before any is used."""
     if isinstance(keys, str):
         raise errors.keys_not_str(method)
     listed = list(keys)
-    for key in listed:
-        check_key(key)
+    deque(map(check_key, listed), maxlen=0)  # each checked, in C-level passes
     return listed
 
 

@@ -95,7 +95,7 @@ async def test_read_many_checks_every_key_first(store: AsyncDataStore) -> None:
 
 
 async def test_read_many_of_many_keys_lets_other_tasks_run(store: AsyncDataStore) -> None:
-    keys = [f"k{i}" for i in range(500)]
+    keys = [f"k{i}" for i in range(2000)]
     for key in keys:
         await store.create(key, {"k": key})
     ran = 0

@@ -349,6 +349,9 @@ class Planner:
         over to if it does not fit there, however large); or refuse it whole."""
         batch = op.batch
         assert batch is not None
+        if batch.kind == KIND_PUT and not self._index.any_indexed(batch.key_bytes):
+            self._place_vacant(op, batch)  # a bulk load's common case: no key known at all
+            return
         found = [self._live_at(key) for key in batch.key_bytes]
         if batch.kind == KIND_PUT:
             live = [key for key, loc in zip(batch.keys, found, strict=True) if loc]
@@ -372,6 +375,32 @@ class Planner:
         entries = sum(entry_size(len(key)) for key in batch.key_bytes)
         if self._fit_batch(op, BATCH_SIZE + records, entries, tombstones):
             self._lay_out_batch(op, batch, tombstones)
+
+    def _place_vacant(self, op: Op, batch: Batch) -> None:
+        """:meth:`_place_batch` of creates of keys the index holds nothing for, decided and
+        laid out in columns (as :meth:`_plan_creates` does a batch of single creates) for the
+        writer to index and hint at once, with no op or tuple per record."""
+        keys = batch.key_bytes
+        key_bytes = sum(map(len, keys))
+        records = HEADER_SIZE * len(keys) + key_bytes + sum(map(len, batch.values))
+        entries = HINT_ENTRY_SIZE * len(keys) + key_bytes
+        tombstones = tombstone_sizes(len(keys), key_bytes)
+        if not self._fit_batch(op, BATCH_SIZE + records, entries, self._tombstones + tombstones):
+            return
+        seqs = self._space.take_seqs(len(keys))
+        data, sizes = encode_puts(seqs.start, keys, batch.values, batch.expiries, batch.encodings)
+        plan = self._plan
+        start = self._cursor + BATCH_SIZE
+        offsets = list(accumulate(sizes[:-1], initial=start))
+        plan.parts = [encode_batch(seqs.start, data, len(keys)), data]
+        plan.accepted = [(op, self._cursor, BATCH_SIZE + len(data), seqs.start, 0, None)]
+        plan.creates = Creates(keys, offsets, sizes, seqs, batch.expiries, tombstones)
+        self._cursor += BATCH_SIZE + len(data)
+        self._hint += entries
+        self._disk += BATCH_SIZE + len(data)
+        self._tombstones += tombstones
+        batch.written = len(keys)
+        plan.batch = op
 
     def _live_at(self, key: bytes) -> int | None:
         """The location of ``key``'s live record, if it is live as of the batch's time."""
