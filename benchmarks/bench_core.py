@@ -10,10 +10,25 @@ compact JSON is ``--value-bytes`` long (1000 by default) and keys of 12 characte
 
 Each phase (all creates, then all reads, then all deletes, in key order) is timed on its own,
 without the store's open and close. Each case is repeated ``--repeat`` times; the table shows
-the median and the range. Run from the repository root::
+the median and the range.
+
+Then the dataset section, the calls that move many keys at once, on keys of 32 characters:
+
+* ``batch``: ``create_many`` of ``--batch`` keys (10,000) per call against the 100-task
+  ``await create`` on the same ``--n`` keys and values, and ``read_many`` of ``--read-batch``
+  keys (1,000) per call against ``await read`` from one task; flat and nested values;
+* ``iterate``: ``keys()`` and ``items()`` over ``--iterate-n`` keys (1,000,000) of small
+  values, against an lmdb cursor over the same data (when lmdb is installed);
+* ``jsonl``: ``export_jsonl`` and ``import_jsonl`` of ``--jsonl-n`` keys (200,000), MB/s;
+* ``backup``: ``backup`` of a store of ``--backup-bytes`` of values (1 GB) on the same
+  file system: seconds and GB/s.
+
+``--only`` picks the core cases (``core``), the dataset section (``dataset``) or one of its
+parts. Run from the repository root::
 
     python benchmarks/bench_core.py                     # the full run, a few minutes
     python benchmarks/bench_core.py --quick             # a smoke test, seconds
+    python benchmarks/bench_core.py --only dataset      # the dataset section only
     python benchmarks/bench_core.py --json results.json # also write every figure as JSON
 """
 
@@ -29,6 +44,7 @@ from typing import Any
 
 from _bench import machine
 from _bench.core import (
+    ASYNC_TASKS,
     PHASES,
     Case,
     Run,
@@ -39,12 +55,22 @@ from _bench.core import (
     run_cases,
     run_sync,
 )
+from _bench.dataset import report as dataset_report
+from _bench.dataset.common import PARTS
+from _bench.dataset.common import Settings as DatasetSettings
 from _bench.output import print_total, write_json
 from _bench.values import ID_OVERHEAD, Value, id_pad, id_value, make_keys
 
-ASYNC_TASKS = 100
 SYNC_THREADS = 4
 SIZE_KEYS = 100_000  # the store whose directory size is reported
+SECTIONS = ("core", "dataset", *PARTS)  # what --only picks: "dataset" is every part
+
+# The dataset section's sizes, and what --quick makes of them.
+BATCH, QUICK_BATCH = 10_000, 1_000  # keys per create_many call
+READ_BATCH = 1_000  # keys per read_many call
+ITERATE_N, QUICK_ITERATE_N = 1_000_000, 20_000
+JSONL_N, QUICK_JSONL_N = 200_000, 5_000
+BACKUP_BYTES, QUICK_BACKUP_BYTES = 10**9, 20 * 10**6
 
 
 def make_values(n: int, value_bytes: int) -> list[Value]:
@@ -80,6 +106,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of each case (default: %(default)s)"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SECTIONS,
+        help="run this only: the core cases, the dataset section or one of its parts "
+        "(may be given more than once; default: core and dataset)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=BATCH,
+        help="keys per create_many call (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--read-batch",
+        type=int,
+        default=READ_BATCH,
+        help="keys per read_many call (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--iterate-n",
+        type=int,
+        default=ITERATE_N,
+        help="keys of the store iterated (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--jsonl-n",
+        type=int,
+        default=JSONL_N,
+        help="keys exported and imported (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--backup-bytes",
+        type=int,
+        default=BACKUP_BYTES,
+        help="bytes of values in the store backed up (default: %(default)s)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
     parser.add_argument("--dir", type=Path, help="where the temporary stores go (default: TMPDIR)")
     parser.add_argument(
@@ -91,12 +154,39 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.sync_n = min(args.sync_n, 2_000)
         args.fsync_n = min(args.fsync_n, 1_000)
         args.repeat = 1
+        args.batch = min(args.batch, QUICK_BATCH)
+        args.iterate_n = min(args.iterate_n, QUICK_ITERATE_N)
+        args.jsonl_n = min(args.jsonl_n, QUICK_JSONL_N)
+        args.backup_bytes = min(args.backup_bytes, QUICK_BACKUP_BYTES)
     args.size_keys = SIZE_KEYS if not args.quick else args.n
-    if min(args.n, args.sync_n, args.fsync_n, args.repeat) < 1:
-        parser.error("--n, --sync-n, --fsync-n and --repeat must be at least 1")
+    only = set(args.only or ("core", "dataset"))
+    args.core = "core" in only
+    args.parts = tuple(part for part in PARTS if part in only or "dataset" in only)
+    sizes = (args.n, args.sync_n, args.fsync_n, args.repeat, args.batch, args.read_batch)
+    if min(*sizes, args.iterate_n, args.jsonl_n, args.backup_bytes) < 1:
+        parser.error(
+            "--n, --sync-n, --fsync-n, --repeat, --batch, --read-batch, --iterate-n, "
+            "--jsonl-n and --backup-bytes must be at least 1"
+        )
     if args.n < ASYNC_TASKS or args.fsync_n < ASYNC_TASKS:
         parser.error(f"--n and --fsync-n must be at least {ASYNC_TASKS}")
     return args
+
+
+def dataset_settings(args: argparse.Namespace) -> DatasetSettings:
+    return DatasetSettings(
+        parts=args.parts,
+        n=args.n,
+        batch=args.batch,
+        read_batch=args.read_batch,
+        iterate_n=args.iterate_n,
+        jsonl_n=args.jsonl_n,
+        backup_bytes=args.backup_bytes,
+        value_bytes=args.value_bytes,
+        repeat=args.repeat,
+        dir=args.dir,
+        quick=args.quick,
+    )
 
 
 def print_header(args: argparse.Namespace, info: dict[str, Any]) -> None:
@@ -105,14 +195,22 @@ def print_header(args: argparse.Namespace, info: dict[str, Any]) -> None:
         f"{info['python']}, {info['cpus']} CPUs"
     )
     print(
-        f"values: {args.value_bytes} bytes of JSON; keys: 12 characters; "
-        f"{args.repeat} run(s) per case, each on a fresh store in "
-        f"{args.dir or tempfile.gettempdir()}"
+        f"values: {args.value_bytes} bytes of JSON; {args.repeat} run(s) per case, each on a "
+        f"fresh store in {args.dir or tempfile.gettempdir()}"
     )
-    print(
-        f"n: {args.n:,} keys for AsyncDataStore, {args.sync_n:,} for DataStore (each call "
-        f'is a cross-thread hop, so fewer keys keep the run short), {args.fsync_n:,} for "fsync"'
-    )
+    if args.core:
+        print(
+            f"core cases: keys of 12 characters; n: {args.n:,} keys for AsyncDataStore, "
+            f"{args.sync_n:,} for DataStore (each call is a cross-thread hop, so fewer keys "
+            f'keep the run short), {args.fsync_n:,} for "fsync"'
+        )
+    if args.parts:
+        print(
+            f"dataset: {', '.join(args.parts)}; keys of 32 characters; create_many of "
+            f"{args.batch:,} per call, read_many of {args.read_batch:,}; {args.n:,} keys in "
+            f"batch, {args.iterate_n:,} iterated, {args.jsonl_n:,} exported, "
+            f"{args.backup_bytes:,} bytes of values backed up"
+        )
     print()
 
 
@@ -176,29 +274,41 @@ def main(argv: list[str] | None = None) -> int:
     info = machine.basic()
     print_header(args, info)
     size_keys = args.size_keys
-    biggest = max(args.n, args.sync_n, args.fsync_n, size_keys)
-    all_keys = make_keys(biggest)
-    all_values = make_values(biggest, args.value_bytes)
-
     started = time.perf_counter()
-    cases = run_cases(make_plans(args, all_keys, all_values), args.repeat)
-    size = measure_size(args.dir, all_keys[:size_keys], all_values[:size_keys])
-    per_record = size / size_keys
+    cases: list[Case] = []
+    size: int | None = None
+    if args.core:
+        biggest = max(args.n, args.sync_n, args.fsync_n, size_keys)
+        all_keys = make_keys(biggest)
+        all_values = make_values(biggest, args.value_bytes)
+        cases = run_cases(make_plans(args, all_keys, all_values), args.repeat)
+        size = measure_size(args.dir, all_keys[:size_keys], all_values[:size_keys])
+        print()
+    settings = dataset_settings(args)
+    parts = dataset_report.run_dataset(settings)
     elapsed = time.perf_counter() - started
 
-    print()
-    print_cases(cases)
-    print()
-    print(
-        f"store directory after {size_keys:,} creates of {args.value_bytes}-byte values: "
-        f"{size:,} bytes ({per_record:,.1f} bytes per key; a record is a 28-byte header, "
-        f"the key and the value)"
-    )
+    if size is not None:
+        print_cases(cases)
+        print()
+        print(
+            f"store directory after {size_keys:,} creates of {args.value_bytes}-byte values: "
+            f"{size:,} bytes ({size / size_keys:,.1f} bytes per key; a record is a 28-byte "
+            f"header, the key and the value)"
+        )
+        print()
+    dataset_report.print_parts(parts, args.quick)
     print_total(elapsed)
     if args.json is not None:
-        write_json(
-            args.json, document(info, args.value_bytes, args.repeat, cases, (size_keys, size))
+        doc = document(
+            info,
+            args.value_bytes,
+            args.repeat,
+            cases,
+            None if size is None else (size_keys, size),
         )
+        doc["dataset"] = dataset_report.document(settings, parts)
+        write_json(args.json, doc)
     return 0
 
 

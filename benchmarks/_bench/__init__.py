@@ -9,5 +9,6 @@ is the first entry of ``sys.path``.
 * ``values``: the keys and the JSON values every store is given;
 * ``stores``: one adapter per store ``bench_peers.py`` drives (aiokv and its peers);
 * ``peers``, ``compaction``, ``core``: the measurements of ``bench_peers.py``,
-  ``bench_compaction.py`` and ``bench_core.py``.
+  ``bench_compaction.py`` and ``bench_core.py``; ``dataset``: ``bench_core.py``'s dataset
+  section.
 """

@@ -39,21 +39,30 @@ def make_long_keys(n: int) -> list[str]:
     return [long_key_of(i) for i in range(n)]
 
 
-def sized_values(n: int, value_bytes: int) -> list[Value]:
-    """``n`` dicts ``{"i": i, "pad": "x" * k}`` whose compact JSON is exactly ``value_bytes``.
+def sized_value_of(value_bytes: int) -> ValueOf:
+    """``i -> {"i": i, "pad": "x" * k}``, whose compact JSON is exactly ``value_bytes``: the
+    values of :func:`sized_values` one at a time, for stores too large to hold in a list.
 
     The padding strings are shared between values of the same digit count, so a list of a
     hundred thousand 1 KB values costs a few megabytes, not a hundred.
     """
     pads: dict[int, str] = {}
-    values = []
-    for i in range(n):
+
+    def value(i: int) -> Value:
         digits = len(str(i))
         pad = pads.get(digits)
         if pad is None:
             overhead = len(ENCODE({"i": i, "pad": ""}))
             pad = pads[digits] = "x" * (value_bytes - overhead)
-        values.append({"i": i, "pad": pad})
+        return {"i": i, "pad": pad}
+
+    return value
+
+
+def sized_values(n: int, value_bytes: int) -> list[Value]:
+    """``n`` dicts ``{"i": i, "pad": "x" * k}`` whose compact JSON is exactly ``value_bytes``."""
+    value = sized_value_of(value_bytes)
+    values = [value(i) for i in range(n)]
     assert all(len(ENCODE(values[i]).encode()) == value_bytes for i in (0, n - 1))
     return values
 
@@ -117,12 +126,29 @@ def nested_value(i: int, note: str = "") -> Value:
     }
 
 
-def nested_values(n: int, value_bytes: int) -> list[Value]:
-    """``n`` values ``nested_value(i)`` whose compact JSON is exactly ``value_bytes``, each
-    padded by its ``note`` (the padding strings shared between values of the same length)."""
+def nested_bytes_bound(n: int) -> int:
+    """A bound on the compact JSON of ``nested_value(i)`` for every ``i < n``, note empty: the
+    value of the longest id with every number at its widest and ``false`` for ``active``."""
+    widest = nested_value(n - 1)
+    widest["tags"] = [9_999] * NESTED_TAGS  # the tags are below 9,973
+    widest["fields"] = {
+        name: text if isinstance(text, str) else 999_999  # the numbers are below 1,000,000
+        for name, text in widest["fields"].items()
+    }
+    widest["active"] = False
+    return len(ENCODE(widest).encode())
+
+
+def nested_value_of(value_bytes: int) -> ValueOf:
+    """``i -> nested_value(i)`` whose compact JSON is exactly ``value_bytes``, padded by its
+    ``note`` (the padding strings shared between values of the same length): the values of
+    :func:`nested_values` one at a time, for stores too large to hold in a list.
+
+    The function raises ``ValueError`` for a value over ``value_bytes`` with no note.
+    """
     pads: dict[int, str] = {}
-    values = []
-    for i in range(n):
+
+    def value_of(i: int) -> Value:
         value = nested_value(i)
         missing = value_bytes - len(ENCODE(value).encode())
         if missing < 0:
@@ -131,6 +157,14 @@ def nested_values(n: int, value_bytes: int) -> list[Value]:
         if pad is None:
             pad = pads[missing] = "x" * missing
         value["note"] = pad
-        values.append(value)
+        return value
+
+    return value_of
+
+
+def nested_values(n: int, value_bytes: int) -> list[Value]:
+    """``n`` values ``nested_value(i)`` whose compact JSON is exactly ``value_bytes``."""
+    value_of = nested_value_of(value_bytes)
+    values = [value_of(i) for i in range(n)]
     assert all(len(ENCODE(values[i]).encode()) == value_bytes for i in (0, n - 1))
     return values

@@ -10,6 +10,7 @@ SMALL_VALUE_BYTES = 1_000
 LARGE_VALUE_BYTES = 16_000  # under aiokv.MAX_VALUE_BYTES (16,384)
 NESTED = "create nested"  # the 1kb workload's phase of creates of nested values
 ASYNC_TASKS = 100
+BATCH = 10_000  # keys per call of the 1kb workload's batch rows (create_many, WriteBatch)
 THREADS = 4
 MIXED_CREATE_SHARE = 0.1
 LATENCY_SIZES = (10_000, 100_000, 1_000_000)

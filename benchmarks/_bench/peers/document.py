@@ -66,6 +66,7 @@ def workload_json(workload: Workload) -> dict[str, Any]:
                 "workers": row.runner.workers,
                 "loop": row.runner.loop if row.runner.is_async else None,
                 "gather": row.runner.gather,
+                "batch": row.runner.batch,
                 "n": row.n,
                 "runs": row.runs,
                 "summary": {

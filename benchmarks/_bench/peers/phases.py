@@ -148,6 +148,43 @@ def gather_creates(
     return create
 
 
+def batch_pairs(
+    keys: Sequence[str], values: Sequence[Value], part: Sequence[int], batch: int
+) -> list[list[tuple[str, Value]]]:
+    """``part``'s keys and values cut into batches of ``batch`` pairs, made before the clock
+    starts: the batch rows time the stores' batch writes, not the making of their arguments."""
+    return [
+        [(keys[i], values[i]) for i in part[start : start + batch]]
+        for start in range(0, len(part), batch)
+    ]
+
+
+def sync_batches(
+    batches: Sequence[Sequence[tuple[str, Value]]],
+) -> Callable[[SyncOps, Sequence[Any]], None]:
+    def create(ops: SyncOps, _part: Sequence[Any]) -> None:
+        call = ops.create_many
+        if call is None:
+            raise TypeError("this store has no batch write")
+        for pairs in batches:
+            call(pairs)
+
+    return create
+
+
+def async_batches(
+    ops: AsyncOps, batches: Sequence[Sequence[tuple[str, Value]]]
+) -> Callable[[Sequence[Any]], Awaitable[None]]:
+    async def create(_part: Sequence[Any]) -> None:
+        call = ops.create_many
+        if call is None:
+            raise TypeError("this store has no batch write")
+        for pairs in batches:
+            await call(pairs)
+
+    return create
+
+
 def phase_order(phase: str, n: int) -> list[int]:
     """Creates and deletes in key order, reads in a random order."""
     return shuffled(n, SEED + n) if phase == "read" else list(range(n))
@@ -213,7 +250,10 @@ async def _async_phases(
         ops = handle.ops()
         for phase in phases:
             order = phase_order(phase, n)
-            if runner.gather and phase == "create":
+            if runner.batch and phase == "create":
+                batches = batch_pairs(keys, values, order, runner.batch)
+                seconds = await run_tasks([order], async_batches(ops, batches))
+            elif runner.gather and phase == "create":
                 work = gather_creates(ops, keys, values, runner.workers)
                 seconds = await run_tasks([order], work)
             else:
@@ -242,7 +282,12 @@ def _sync_phases(
     handle = runner.connect(path)
     try:
         for phase in phases:
-            parts = chunks(phase_order(phase, n), runner.workers)
+            order = phase_order(phase, n)
+            if runner.batch and phase == "create":
+                work = sync_batches(batch_pairs(keys, values, order, runner.batch))
+                rates[phase] = n / run_threads(handle, [order], work)
+                continue
+            parts = chunks(order, runner.workers)
             rates[phase] = n / run_threads(handle, parts, sync_work(phase, keys, values))
         if "read" not in phases:
             sync_work("read", keys, values)(handle.ops(), range(n))

@@ -27,6 +27,10 @@ from _bench.stores.sqlitedict_store import SqlitedictStore
 from _bench.values import ValueOf
 
 AIOKV, PEER, FLOOR = "aiokv", "peer", "floor"
+# The rows of batch writes: a batch is not one operation, so these rows are ranked with neither
+# aiokv's modes nor the peers (a best mode or best peer would be a batch row then) and are
+# compared with each other by a target of their own.
+BATCH = "batch"
 ASYNCIO, UVLOOP = "asyncio", "uvloop"  # the event loops an async runner runs on
 
 uvloop = optional("uvloop")
@@ -53,7 +57,9 @@ class Runner:
     An async runner runs on ``loop``; it splits the keys among ``workers`` tasks, each awaiting
     its operations in turn, or with ``gather`` makes each batch of ``workers`` creates one
     ``asyncio.gather`` of fresh coroutines. A ``creates_only`` runner has no read or delete
-    worth timing: only the create phases are run (and every key read back, untimed).
+    worth timing: only the create phases are run (and every key read back, untimed). With
+    ``batch``, creates go ``batch`` keys at a time, each batch one call of the store's batch
+    write (``create_many`` of its ops), from one thread or task.
     """
 
     name: str
@@ -67,6 +73,7 @@ class Runner:
     loop: str = ASYNCIO
     gather: bool = False
     creates_only: bool = False
+    batch: int = 0
 
     @property
     def is_async(self) -> bool:
@@ -160,6 +167,37 @@ def aiokv_sync(threads: int) -> Runner:
         slow=True,
         loader=aiokv_load,
     )
+
+
+def aiokv_create_many(batch: int) -> Runner:
+    return Runner(
+        name=f"aiokv create_many, {batch:,} per call",
+        series="aiokv create_many",
+        family=BATCH,
+        aconnect=AiokvAsync.open,
+        loader=aiokv_load,
+        creates_only=True,
+        batch=batch,
+    )
+
+
+def rocksdict_write_batch(batch: int) -> Runner:
+    return Runner(
+        name=f"rocksdict WriteBatch, {batch:,} per batch",
+        series="rocksdict WriteBatch",
+        family=BATCH,
+        connect=RocksStore,
+        creates_only=True,
+        batch=batch,
+    )
+
+
+def batch_runners(batch: int) -> tuple[list[Runner], list[str]]:
+    """aiokv's ``create_many`` and rocksdict's ``WriteBatch``, ``batch`` keys per call, creates
+    only; and a note if rocksdict is missing."""
+    if rocksdict_store.rocksdict is None:
+        return [aiokv_create_many(batch)], ["rocksdict is not installed: no WriteBatch row"]
+    return [aiokv_create_many(batch), rocksdict_write_batch(batch)], []
 
 
 def peer_runners(workers: int = 1, *, with_async: bool = True) -> tuple[list[Runner], list[str]]:

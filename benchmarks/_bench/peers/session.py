@@ -11,7 +11,7 @@ from typing import Any
 from _bench.machine import aiokv_source, detailed, machine_line
 from _bench.output import print_total, write_json
 from _bench.peers.chart import write_chart
-from _bench.peers.config import LARGE_VALUE_BYTES, SMALL_VALUE_BYTES, TMP_PREFIX, Settings
+from _bench.peers.config import BATCH, LARGE_VALUE_BYTES, SMALL_VALUE_BYTES, TMP_PREFIX, Settings
 from _bench.peers.document import document
 from _bench.peers.latency import latency_workload
 from _bench.peers.reopen import reopen_workload
@@ -76,7 +76,7 @@ def run_throughput(settings: Settings) -> dict[str, Workload]:
     found: dict[str, Workload] = {}
     if "1kb" in settings.only:
         found["1kb"] = crud_workload(
-            "1kb", n, settings.slow_n, SMALL_VALUE_BYTES, repeat, base, nested=True
+            "1kb", n, settings.slow_n, SMALL_VALUE_BYTES, repeat, base, nested=True, batch=BATCH
         )
         print()
     if "16kb" in settings.only:

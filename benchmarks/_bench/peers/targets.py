@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from _bench.peers.config import ASYNC_TASKS, LATENCY_SIZES, NESTED, THREADS
+from _bench.peers.config import ASYNC_TASKS, BATCH, LATENCY_SIZES, NESTED, THREADS
 from _bench.peers.latency import LatencyRow
 from _bench.peers.reopen import ReopenRow
 from _bench.peers.results import Workload
@@ -13,10 +13,12 @@ from _bench.peers.runners import (
     AIOKV,
     PEER,
     aiokv_async,
+    aiokv_create_many,
     aiokv_gather,
     aiokv_sync,
     asyncio_floor,
     event_loops,
+    rocksdict_write_batch,
 )
 from _bench.text import GE, LE, TIMES, fmt_rate
 
@@ -26,6 +28,8 @@ MANY_TASKS = aiokv_async(ASYNC_TASKS).name
 GATHER = aiokv_gather(ASYNC_TASKS).name
 GATHER_FLOOR = asyncio_floor(ASYNC_TASKS, gather=True).name
 SHAPES = (("create", "1 KB"), (NESTED, "1 KB nested"))  # each 1 KB create phase, its label
+CREATE_MANY = aiokv_create_many(BATCH).name
+WRITE_BATCH = rocksdict_write_batch(BATCH).name
 
 
 @dataclass
@@ -155,6 +159,13 @@ def create_targets(small: Workload | None, durable: Workload | None) -> list[Tar
     return [
         *rocksdict,
         gather,
+        ratio_target(
+            f"create_many {BATCH:,} {TIMES} 1 KB {GE} 1.5{TIMES} rocksdict WriteBatch",
+            1.5,
+            rate_of(small, CREATE_MANY, "create"),
+            rate_of(small, WRITE_BATCH, "create"),
+            "the 1kb workload with rocksdict",
+        ),
         ratio_target(
             f"await create 1 KB, 1 task {GE} 3{TIMES} diskcache add",
             3.0,

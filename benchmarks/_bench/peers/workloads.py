@@ -24,6 +24,7 @@ from _bench.peers.runners import (
     aiokv_sync,
     async_runners,
     asyncio_floor,
+    batch_runners,
     event_loops,
     fsync_runners,
     peer_runners,
@@ -43,10 +44,12 @@ def crud_workload(
     base: Path | None,
     *,
     nested: bool = False,
+    batch: int = 0,
 ) -> Workload:
     """Create, read and delete ``n`` keys of ``value_bytes``-byte flat values; with ``nested``,
     also the creates of nested values of the same size (``NESTED``) on a fresh store, by the
-    runners ``measures_nested`` names."""
+    runners ``measures_nested`` names; with ``batch``, also the creates of the batch rows,
+    ``batch`` keys per call."""
     phases = ("create", NESTED, "read", "delete") if nested else ("create", "read", "delete")
     title = f"{key}: create, random read, delete of {n:,} keys, {value_bytes:,}-byte values"
     if nested:
@@ -60,6 +63,16 @@ def crud_workload(
     runners += [asyncio_floor(ASYNC_TASKS, loop, gather=g) for loop in loops for g in (False, True)]
     workload.notes += missing + missing_peers
     workload.notes += crud_notes(loops, nested)
+    if batch:
+        batched, missing_batch = batch_runners(batch)
+        runners += batched
+        workload.notes += missing_batch
+        workload.notes.append(
+            f"aiokv create_many, rocksdict WriteBatch: creates only, {batch:,} keys per call "
+            "from one task or thread, the batches made before the clock starts; every key then "
+            "read back untimed. A batch is not one operation: these rows are ranked with "
+            "neither aiokv's modes nor the peers, only against each other"
+        )
     keys = make_keys(n)
     values = sized_values(n, value_bytes)
     nested_of = nested_values(n, value_bytes) if nested else None

@@ -30,7 +30,8 @@ class AiokvAsync(AsyncHandle):
 
     def ops(self) -> AsyncOps:
         # The store's own bound methods: aiokv is measured without glue of any kind.
-        return AsyncOps(self.store.create, self.store.read, self.store.delete)
+        store = self.store
+        return AsyncOps(store.create, store.read, store.delete, store.create_many)
 
     async def close(self) -> None:
         await self.store.close()

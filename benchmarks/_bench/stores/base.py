@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
 from _bench.values import Value, ValueOf
+
+Pairs = Iterable[tuple[str, Value]]  # the keys and values of one batch write
 
 LOAD_BATCH = 10_000  # keys per transaction of a peer's untimed bulk load
 
@@ -41,12 +43,14 @@ class SyncOps:
     ``read`` raises ``KeyError`` (``aiokv.KeyNotFoundError`` is one) for a missing key.
     ``drain`` waits until every write issued so far is done; it is called inside the timing at
     the end of each write phase, for the peer that queues writes and returns at once.
+    ``create_many`` writes a batch of pairs in one call, for the stores that have one.
     """
 
     create: Callable[[str, Value], object]
     read: Callable[[str], Value]
     delete: Callable[[str], object]
     drain: Callable[[], None] = _nothing
+    create_many: Callable[[Pairs], object] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class AsyncOps:
     create: Callable[[str, Value], Awaitable[object]]
     read: Callable[[str], Awaitable[Value]]
     delete: Callable[[str], Awaitable[object]]
+    create_many: Callable[[Pairs], Awaitable[object]] | None = None
 
 
 class SyncHandle(ABC):

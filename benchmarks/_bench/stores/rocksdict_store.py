@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _bench.stores.base import SyncHandle, SyncOps, optional
+from _bench.stores.base import Pairs, SyncHandle, SyncOps, optional
 from _bench.values import DECODE, ENCODE, Value
 
 rocksdict = optional("rocksdict")
@@ -14,7 +14,8 @@ class RocksStore(SyncHandle):
     """``Rdict`` with its default options (the write-ahead log written, not synced, per put).
 
     RocksDB has no insert-if-absent, so a create is a put and a delete does not say whether
-    the key was there; reads are still checked."""
+    the key was there; reads are still checked. A batch of creates is one ``WriteBatch`` of
+    puts, written by one ``Rdict.write`` (one write-ahead log record)."""
 
     def __init__(self, path: Path) -> None:
         assert rocksdict is not None
@@ -29,8 +30,16 @@ class RocksStore(SyncHandle):
     def delete(self, key: str) -> None:
         del self.db[key]
 
+    def create_many(self, pairs: Pairs) -> None:
+        assert rocksdict is not None
+        batch = rocksdict.WriteBatch()
+        put = batch.put
+        for key, value in pairs:
+            put(key, ENCODE(value).encode())
+        self.db.write(batch)
+
     def ops(self) -> SyncOps:
-        return SyncOps(self.create, self.read, self.delete)
+        return SyncOps(self.create, self.read, self.delete, create_many=self.create_many)
 
     def close(self) -> None:
         self.db.close()
