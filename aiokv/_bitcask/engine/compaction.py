@@ -219,32 +219,40 @@ class Compactor:
             if kept_bytes == len(data) - FILE_HEADER_SIZE:
                 self._stuck[source.id] = self._removed  # everything in it is still needed
                 return 0
-            output: Segment | None = None
-            out_size = 0
-            if keep:
-                hint = HintBuilder()
-                offset = FILE_HEADER_SIZE
-                for item in keep:
-                    record = item.record
-                    hint.add(
-                        record.kind,
-                        record.key,
-                        offset,
-                        record.size,
-                        record.seq,
-                        record.expiry,
-                        item.target,
-                    )
-                    offset += record.size
-                out_size = offset + hint.size
-                output = await self._write_output(source, data, keep, hint, out_size)
-                if output is None:
-                    return None
-            # From here on, finish even if cancelled: the output is part of the store now.
-            with anyio.CancelScope(shield=True):
-                await self._switch(source, output, keep, unindex)
-            self.last_compaction = self._options.clock.time()
-            return self._last_removed - out_size
+            # Finished even if cancelled: once the output is published it is part of the
+            # store, and left unswitched it would be a file max_size does not count, whose
+            # source the next step would compact into a second copy.
+            return await _threads.uncancellable(self._replace(source, data, keep, unindex))
+
+    async def _replace(
+        self, source: Segment, data: bytes, keep: list[_Keep], unindex: list[tuple[bytes, int]]
+    ) -> int | None:
+        """Write the records of ``source`` to ``keep`` into its compacted copy, then put the
+        copy in its place; the bytes reclaimed, or None if the copy did not fit."""
+        output: Segment | None = None
+        out_size = 0
+        if keep:
+            hint = HintBuilder()
+            offset = FILE_HEADER_SIZE
+            for item in keep:
+                record = item.record
+                hint.add(
+                    record.kind,
+                    record.key,
+                    offset,
+                    record.size,
+                    record.seq,
+                    record.expiry,
+                    item.target,
+                )
+                offset += record.size
+            out_size = offset + hint.size
+            output = await self._write_output(source, data, keep, hint, out_size)
+            if output is None:
+                return None
+        await self._switch(source, output, keep, unindex)
+        self.last_compaction = self._options.clock.time()
+        return self._last_removed - out_size
 
     async def _choose(
         self, source: Segment, data: bytes, records: list[tuple[int, Record]]

@@ -13,9 +13,10 @@ GIL is shared by every store in it.
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import anyio.to_thread
 
@@ -43,9 +44,39 @@ in_flight = _Count()
 async def run(func: Callable[..., T], *args: object) -> T:
     """``func(*args)`` in a worker thread, counted in :data:`in_flight` until it returns.
 
-    Not cancellable, like ``anyio.to_thread.run_sync``'s default: the thread runs to its end
-    before this returns, so the count never drops while the work goes on.
+    Not cancellable: a caller cancelled meanwhile still waits for the thread to end, then
+    raises ``CancelledError``. A thread cannot be stopped, and returning early would let the
+    caller clean up (close descriptors, remove files, release the batch lock) under work
+    still going on: a backup's copy reading a closed descriptor, a compaction's output
+    published after its step was given up. (anyio's ``run_sync`` shields only against
+    anyio's own cancel scopes, not a plain ``Task.cancel()``.)
     """
+    return await uncancellable(_counted(func, *args))
+
+
+async def uncancellable(step: Coroutine[Any, Any, T]) -> T:
+    """Run ``step`` to its end even if the caller is cancelled meanwhile, then raise the
+    caller's ``CancelledError`` (or return ``step``'s result).
+
+    For work that must not stop halfway: a thread's call, or the steps of a compaction from
+    publishing its output to switching the index to it. (An anyio shielded cancel scope
+    holds off anyio's cancellation only, not a plain ``Task.cancel()``.)
+    """
+    work = asyncio.ensure_future(step)
+    cancelled: asyncio.CancelledError | None = None
+    while not work.done():
+        try:
+            await asyncio.wait([work])  # a cancelled wait leaves the work running
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is not None:
+        if not work.cancelled():
+            work.exception()  # retrieved: the caller's cancellation is what it raises
+        raise cancelled
+    return work.result()
+
+
+async def _counted(func: Callable[..., T], *args: object) -> T:
     in_flight.add(1)
     try:
         return await anyio.to_thread.run_sync(func, *args)
