@@ -147,6 +147,7 @@ BAD_LINES = [
     (b'{"key": "a", "value": {}, "expires_at": -1}', "expires_at"),
     (b'{"key": "a", "value": {}, "expires_at": NaN}', "not JSON"),
     (b'{"key": "a", "value": {}, "expires_at": 1e300}', "expires_at"),
+    (b'{"key": "a", "value": {}, "expires_at": 1' + b"0" * 400 + b"}", "expires_at"),
 ]
 
 

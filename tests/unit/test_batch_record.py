@@ -64,9 +64,13 @@ def test_a_batch_with_any_byte_flipped_yields_none_of_its_records() -> None:
 def test_a_batch_whose_count_disagrees_is_refused(count: int) -> None:
     _data, puts = batch(1, 3)
     body = b"".join(puts)
-    wrong = _record.encode_batch(1, body, count) + body
-    with pytest.raises(BadRecord):
-        list(_record.scan(wrong, 0))
+    before = _record.encode_put(9, b"z", b"{}", 0.0)
+    wrong = before + _record.encode_batch(1, body, count) + body
+    found = []
+    with pytest.raises(BadRecord) as bad:
+        found.extend(_record.scan(wrong, 0))
+    assert bad.value.offset == len(before)  # the batch record: the batch is cut off whole
+    assert [record.key for _offset, record in found] == [b"z"]
 
 
 def test_a_batch_record_inside_a_batch_is_refused() -> None:

@@ -232,9 +232,14 @@ def _entry(number: int, line: bytes, now: float) -> Entry:
 def _deadline(expires_at: object, bad: Callable[[str], ImportFileError], now: float) -> float:
     if expires_at is None:
         return 0.0
-    if type(expires_at) not in (int, float) or not math.isfinite(expires_at):  # type: ignore[arg-type]
+    if type(expires_at) not in (int, float):
         raise bad(f"expires_at must be a number of Unix seconds or null, not {expires_at!r}")
-    deadline = float(expires_at)  # type: ignore[arg-type]
+    try:
+        deadline = float(expires_at)  # type: ignore[arg-type]
+    except OverflowError:  # an integer of hundreds of digits
+        deadline = math.inf
+    if not math.isfinite(deadline):
+        raise bad(f"expires_at {expires_at!r} is not a deadline a TTL can set")
     if deadline <= 0 or deadline - now > MAX_TTL_S:
         raise bad(f"expires_at {expires_at!r} is not a deadline a TTL can set")
     return deadline

@@ -96,6 +96,8 @@ class _Rebuild:
         if not count:
             return
         index = self.index
+        # The batch records between the entries (the only gaps a hint's entries may leave).
+        index.add_framing(segment_id, hint.covered - FILE_HEADER_SIZE - sum(hint.columns[3]))
         keys = hint.keys
         kinds, lengths, offsets, sizes, seqs, expiries, _targets = hint.columns
         start = pos = 0
@@ -389,8 +391,11 @@ def _scan_rest(
     if start >= end:
         return
     data = segment.read(start, end - start)
+    framing = expected = 0  # the batch records scanned past (the gaps between records)
     try:
         for position, record in scan(data, 0):
+            framing += position - expected
+            expected = position + record.size
             offset = start + position
             _check_key(segment.path, offset, record.key)
             rebuild.apply_record(segment.id, offset, record)
@@ -404,6 +409,8 @@ def _scan_rest(
         if not is_active:
             raise errors.bad_record(segment.path, offset, bad.reason) from None
         _cut_tail(segment, offset, end, bad.reason)
+    finally:
+        rebuild.index.add_framing(segment.id, framing)
 
 
 def _finish_compactions(directory: Path, segments: dict[int, Segment]) -> None:

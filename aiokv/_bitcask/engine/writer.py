@@ -31,7 +31,7 @@ from aiokv._bitcask.engine.plan import Op, Plan, Planner, RollOver
 from aiokv._bitcask.engine.space import Shared
 from aiokv._bitcask.format.hint import HINT_OVERHEAD, BadHint, HintBuilder
 from aiokv._bitcask.format.names import hint_name
-from aiokv._bitcask.format.record import FILE_HEADER_SIZE, HEADER_SIZE, KIND_PUT
+from aiokv._bitcask.format.record import BATCH_SIZE, FILE_HEADER_SIZE, HEADER_SIZE, KIND_PUT
 from aiokv._bitcask.index.index import location
 from aiokv._bitcask.system import files as _files
 from aiokv._bitcask.system import threads as _threads
@@ -172,7 +172,8 @@ class Writer:
         except asyncio.CancelledError:
             future = op.future
             if turn.done() and not turn.cancelled() and isinstance(future, asyncio.Future):
-                future.cancel()  # queued just now: the writer skips a cancelled op
+                future.cancel()  # queued just now: the writer skips a cancelled op...
+                await self.cancelled(op)  # ...unless it took it already: then it is written
             raise
 
     async def cancelled(self, op: Op) -> None:
@@ -523,6 +524,8 @@ class Writer:
         """
         index = self._shared.index
         segment_id = self._shared.active.id
+        if plan.batch is not None:
+            index.add_framing(segment_id, BATCH_SIZE)  # not a dead byte: see Index.add_framing
         creates = plan.creates
         if creates is not None:  # a batch of creates of absent keys, planned as a whole
             keys, offsets, sizes, seqs, expiries, tombstones = creates

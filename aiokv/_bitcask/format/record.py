@@ -400,33 +400,42 @@ def scan(data: bytes, start: int = FILE_HEADER_SIZE) -> Iterator[tuple[int, Reco
     ``start`` is the file header's end when ``data`` is a whole segment, 0 for a piece read
     from its middle. Stops at the end of ``data``; raises :class:`BadRecord` (with
     ``.offset`` set) at the first record that does not decode, so the caller can decide
-    between a torn tail and corruption. A batch record is not yielded: its records are,
-    once all of them are found whole (else the batch record is the bad one: a torn batch is
-    cut off whole).
+    between a torn tail and corruption. A batch record is not yielded: its records are, once
+    all of them are found whole and none yielded before (else the batch record is the bad
+    one: a torn batch is cut off whole, and nothing of it was taken).
     """
     offset = start
     end = len(data)
-    batch_end = batch_count = 0  # the batch being read: its end, and records still to come
     while offset < end:
         try:
             record = decode(data, offset)
-            if record.kind == KIND_BATCH:
-                if batch_count:
-                    raise BadRecord("a batch record inside a batch")
-                length, batch_count = batch_span(data, record)
-                batch_end = offset + BATCH_SIZE + length
-            elif batch_count:
-                batch_count -= 1
-                if offset + record.size > batch_end or (not batch_count) != (
-                    offset + record.size == batch_end
-                ):
-                    raise BadRecord("a batch's records do not fill its length")
+            batch = _batch_records(data, offset, record) if record.kind == KIND_BATCH else None
         except BadRecord as exc:
             exc.offset = offset
             raise
-        if record.kind != KIND_BATCH:
+        if batch is None:
             yield offset, record
-        offset += record.size
+            offset += record.size
+        else:
+            yield from batch
+            offset += BATCH_SIZE + _BATCH.unpack_from(data, record.value_start)[0]
+
+
+def _batch_records(data: bytes, offset: int, record: Record) -> list[tuple[int, Record]]:
+    """The records of the batch whose batch ``record`` lies at ``offset``, all checked."""
+    length, count = batch_span(data, record)
+    position = offset + BATCH_SIZE
+    batch_end = position + length
+    found = []
+    while position < batch_end:
+        inner = decode(data, position)
+        if inner.kind == KIND_BATCH:
+            raise BadRecord("a batch record inside a batch")
+        found.append((position, inner))
+        position += inner.size
+    if position != batch_end or len(found) != count:
+        raise BadRecord("a batch's records do not fill its length")
+    return found
 
 
 class FileHeader(NamedTuple):

@@ -331,6 +331,12 @@ class Index:
         locations.extend(self._named.values())
         return locations
 
+    def add_framing(self, segment_id: int, size: int) -> None:
+        """Count ``size`` bytes of ``segment_id`` that are no key's record but needed for as
+        long as the segment is (batch records): live for compaction, not in the total of
+        live values."""
+        self.live_bytes[segment_id] += size
+
     def forget_segment(self, segment_id: int) -> None:
         """Drop the accounting of a removed segment (no entry may point into it any more)."""
         self.live_bytes.pop(segment_id, None)
