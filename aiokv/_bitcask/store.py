@@ -42,7 +42,7 @@ from aiokv._core.codec import VALUE_JSON, check_key, check_ttl, encode_value
 from aiokv._core.handoff import Handoff
 from aiokv._core.stats import StoreStats
 from aiokv._core.verify_report import VerifyReport
-from aiokv.errors import DataStoreError, KeyNotFoundError, StoreClosedError
+from aiokv.errors import DataStoreError, KeyExistsError, KeyNotFoundError, StoreClosedError
 
 READS_PER_YIELD = 32
 """A read lets other tasks run once in this many: a few µs of loop time, never a stall."""
@@ -461,23 +461,37 @@ class AsyncDataStore:
         engine = self._open_engine()
         writer = engine.writer
 
-        async def write(entries: list[_jsonl.Entry]) -> None:
-            batch = Batch(KIND_PUT, [], [])
-            for entry in entries:
-                batch.keys.append(entry.key)
-                batch.key_bytes.append(check_key(entry.key))
-                data, encoding = encode_value(entry.value)
-                batch.values.append(data)
-                batch.encodings.append(encoding)
-                batch.expiries.append(entry.expires_at)
-            await self._submit_puts(writer, batch, self._clock.time())
+        async def write(entries: list[_jsonl.Entry]) -> int:
+            while entries:
+                batch = Batch(KIND_PUT, [], [])
+                for entry in entries:
+                    batch.keys.append(entry.key)
+                    batch.key_bytes.append(check_key(entry.key))
+                    data, encoding = encode_value(entry.value)
+                    batch.values.append(data)
+                    batch.encodings.append(encoding)
+                    batch.expiries.append(entry.expires_at)
+                try:
+                    await self._submit_puts(writer, batch, self._clock.time())
+                except KeyExistsError:
+                    if not skip_existing:
+                        raise
+                    # Created meanwhile by someone else: left as they are, as asked.
+                    entries = [entry for entry in entries if not self._is_live(entry.key)]
+                    continue
+                return len(entries)
+            return 0
 
         return await _jsonl.import_(
             resolve_path(path), self._clock.time, self._is_live, write, skip_existing
         )
 
-    def _deadline_of(self, key: str) -> float:
-        return self._index.deadline(check_key(key)) or 0.0
+    def _deadline_of(self, key: str) -> float | None:
+        """``key``'s deadline (0.0: none), or None if it is no longer live."""
+        key_bytes = check_key(key)
+        if self._index.locate(key_bytes, self._clock) is None:
+            return None
+        return self._index.deadline(key_bytes)
 
     def _is_live(self, key: str) -> bool:
         if self._index.locate(check_key(key), self._clock) is None:

@@ -25,6 +25,7 @@ from typing import Any, Final
 import aiofiles
 import aiofiles.os
 import orjson
+from aiofiles.threadpool.binary import AsyncBufferedReader
 
 from aiokv import errors
 from aiokv._bitcask.system import files as _files
@@ -49,13 +50,14 @@ BATCH_ENTRIES: Final = 1000
 
 async def export(
     items: AsyncIterator[tuple[str, dict[str, Any]]],
-    deadline_of: Callable[[str], float],
+    deadline_of: Callable[[str], float | None],
     path: Path,
 ) -> int:
     """Write ``items`` to ``path`` as JSON Lines; return how many were written.
 
     :param deadline_of: a key's deadline as the store has it (0.0: none), asked as the key
-        is written.
+        is written; None if it is no longer live (deleted or expired since its value was
+        read): it is left out, rather than written with no deadline and brought back.
     """
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     count = 0
@@ -66,7 +68,10 @@ async def export(
                 pending: list[bytes] = []
                 size = 0
                 async for key, value in items:
-                    line = _line(key, value, deadline_of(key))
+                    deadline = deadline_of(key)
+                    if deadline is None:
+                        continue
+                    line = _line(key, value, deadline)
                     pending.append(line)
                     size += len(line)
                     count += 1
@@ -117,11 +122,14 @@ async def import_(
     path: Path,
     now: Callable[[], float],
     is_live: Callable[[str], bool],
-    write: Callable[[list[Entry]], Awaitable[None]],
+    write: Callable[[list[Entry]], Awaitable[int]],
     skip_existing: bool,
 ) -> int:
-    """Check ``path`` whole, then write its entries in batches with ``write``; return how
-    many were written.
+    """Check ``path`` whole, then write its entries in batches with ``write`` (which returns
+    how many of a batch it wrote); return how many were written.
+
+    Both passes read one open file, which must not change in between (checked by its size
+    and modification time).
 
     :raises ImportFileError: a line is wrong (its number, 1-based, and what is wrong said);
         nothing is written.
@@ -129,27 +137,45 @@ async def import_(
     """
     checked = _Checked()
     with errors.map_os_errors(f"reading {path}"):
-        checked.identity = await _identity(path)
-        async for entry in _entries(path, now):
-            _check_new(entry, checked, is_live, skip_existing)
-        if await _identity(path) != checked.identity:
-            raise ImportFileError(f"{path} changed while it was checked; nothing was imported")
+        async with aiofiles.open(path, "rb") as file:
+            checked.identity = await _identity(file.fileno())
+            async for entry in _entries(file, now):
+                _check_new(entry, checked, is_live, skip_existing)
+            if await _identity(file.fileno()) != checked.identity:
+                raise ImportFileError(f"{path} changed while it was read; nothing was imported")
+            await file.seek(0)
+            return await _write_entries(path, file, now, is_live, write, skip_existing)
+
+
+async def _write_entries(
+    path: Path,
+    file: AsyncBufferedReader,
+    now: Callable[[], float],
+    is_live: Callable[[str], bool],
+    write: Callable[[list[Entry]], Awaitable[int]],
+    skip_existing: bool,
+) -> int:
+    """The second pass: the entries not expired (nor live, with ``skip_existing``) written
+    in batches; an error after some were written says how many."""
     written = 0
     batch: list[Entry] = []
-    with errors.map_os_errors(f"reading {path}"):
-        async for entry in _entries(path, now):
+    try:
+        async for entry in _entries(file, now):
             if entry.expires_at and entry.expires_at <= now():
                 continue  # expired already: not brought back
             if skip_existing and is_live(entry.key):
                 continue
             batch.append(entry)
             if len(batch) == BATCH_ENTRIES:
-                await write(batch)
-                written += len(batch)
+                written += await write(batch)
                 batch = []
-    if batch:
-        await write(batch)
-        written += len(batch)
+        if batch:
+            written += await write(batch)
+    except DataStoreError as exc:
+        if written:
+            note = f" ({written} entries of {path} were imported before it, in whole batches)"
+            raise type(exc)(f"{exc}{note}") from exc
+        raise
     return written
 
 
@@ -169,39 +195,38 @@ def _check_new(
         )
 
 
-async def _identity(path: Path) -> tuple[int, int, int]:
-    stat = await aiofiles.os.stat(path)
+async def _identity(fd: int) -> tuple[int, int, int]:
+    stat = await _threads.run(os.fstat, fd)
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-async def _entries(path: Path, now: Callable[[], float]) -> AsyncIterator[Entry]:
-    """Each line of ``path`` as a checked entry; :class:`ImportFileError` at the first bad
+async def _entries(file: AsyncBufferedReader, now: Callable[[], float]) -> AsyncIterator[Entry]:
+    """Each line of ``file`` as a checked entry; :class:`ImportFileError` at the first bad
     one."""
     number = 0
-    async for line in _lines(path):
+    async for line in _lines(file):
         number += 1
         if line.strip():
             yield _entry(number, line, now())
 
 
-async def _lines(path: Path) -> AsyncIterator[bytes]:
-    """The lines of ``path``, read a piece at a time; a line longer than
+async def _lines(file: AsyncBufferedReader) -> AsyncIterator[bytes]:
+    """The lines of ``file``, read a piece at a time; a line longer than
     :data:`MAX_LINE_BYTES` is refused before it is read whole."""
-    async with aiofiles.open(path, "rb") as file:
-        number = 1
-        buffer = b""
-        while chunk := await file.read(READ_BYTES):
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                yield line
-                number += 1
-            if len(buffer) > MAX_LINE_BYTES:
-                raise ImportFileError(
-                    f"line {number}: longer than {MAX_LINE_BYTES} bytes; nothing was imported"
-                )
-        if buffer:
-            yield buffer
+    number = 1
+    buffer = b""
+    while chunk := await file.read(READ_BYTES):
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            yield line
+            number += 1
+        if len(buffer) > MAX_LINE_BYTES:
+            raise ImportFileError(
+                f"line {number}: longer than {MAX_LINE_BYTES} bytes; nothing was imported"
+            )
+    if buffer:
+        yield buffer
 
 
 def _entry(number: int, line: bytes, now: float) -> Entry:
