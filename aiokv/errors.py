@@ -160,11 +160,19 @@ def keys_repeated(keys: list[str]) -> InvalidKeyError:
 
 
 def batch_no_room(records: int, needed: int, max_size: int) -> StoreFullError:
-    """A batch that does not fit under ``max_size`` (or in one segment file) whole."""
+    """A batch that does not fit under ``max_size`` whole."""
     return StoreFullError(
         f"store is full: the batch's {records} bytes of records would bring the store to "
-        f"{needed} bytes with the room kept for deletes and compaction, over max_size "
-        f"{max_size} (or past the 4 GiB a segment file can hold); nothing was written"
+        f"{needed} bytes with the room kept for deletes and compaction (as much again as a "
+        f"batch larger than a segment), over max_size {max_size}; nothing was written"
+    )
+
+
+def batch_too_large(records: int) -> StoreFullError:
+    """A batch larger than one segment file can hold."""
+    return StoreFullError(
+        f"the batch's {records} bytes of records are more than a segment file can hold "
+        "(4 GiB): split it; nothing was written"
     )
 
 

@@ -7,6 +7,7 @@ of it; every refusal writes nothing; a batch races single creates in queue order
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -289,3 +290,30 @@ async def test_batch_records_are_not_dead_bytes(store_path: Path) -> None:
         async with AsyncDataStore(store_path, **options) as store:
             assert (await store.stats()).dead_bytes == 0
             assert await store.compact() == 0
+
+
+async def test_a_segment_made_large_by_a_batch_can_still_be_compacted(store_path: Path) -> None:
+    # Creates keep free the room compaction needs to rewrite any segment; one that a batch
+    # made larger than segment_max_bytes needs as much as its size, so a batch is taken
+    # only with that room to spare, and later creates keep it.
+    options: dict[str, Any] = {
+        "max_size": 4 * 2**20,
+        "segment_max_bytes": 128 * 1024,
+        "compact_dead_ratio": None,
+    }
+    big = {f"b{i}": {"pad": "x" * 1000} for i in range(2500)}  # about 2.6 MB: too much
+    async with AsyncDataStore(store_path, **options) as store:
+        with pytest.raises(StoreFullError, match="as much again"):
+            await store.create_many(big)
+        half = dict(list(big.items())[:1200])  # about 1.25 MB: it and its room fit
+        await store.create_many(half)
+        await store.delete_many(list(half)[:600])
+        assert await store.compact() > 500_000  # the large segment was rewritten
+        filled = 0
+        with contextlib.suppress(StoreFullError):
+            for i in range(10_000):
+                await store.create(f"f{i}", {"pad": "y" * 1000})
+                filled += 1
+        assert filled > 0
+        await store.delete_many([f"f{i}" for i in range(filled)])
+        assert await store.compact() > 0  # room was kept for it all along

@@ -67,7 +67,10 @@ class Engine:
         try:
             with errors.map_os_errors(f"{directory}: the store cannot be opened"):
                 recovered = recover(directory, options.clock.time(), options.max_size)
-                space = Space(recovered.disk_bytes, recovered.next_seq, recovered.next_segment_id)
+                largest = max((s.size for s in recovered.segments.values()), default=0)
+                space = Space(
+                    recovered.disk_bytes, recovered.next_seq, recovered.next_segment_id, largest
+                )
                 active = recovered.active
                 hint, hint_file = recovered.active_hint, recovered.active_hint_file
                 if active is None:

@@ -226,8 +226,10 @@ class Planner:
         self._hint = hint_size  # the active segment's hint as it will be written
         self._disk = self._space.disk_bytes
         self._tombstones = self._index.tombstone_bytes
-        # Creates leave one segment's room free so that compaction can always take a step.
-        self._compaction_room = max(0, self._segment_bytes - self._space.compaction_bytes)
+        # Creates leave one segment's room free so that compaction can always take a step
+        # (the largest segment's: one that a batch made larger needs more).
+        largest = max(self._segment_bytes, self._space.largest_segment)
+        self._compaction_room = max(0, largest - self._space.compaction_bytes)
         self._now = now
         self._touched.clear()
         self._placed.clear()
@@ -422,8 +424,14 @@ class Planner:
             header = self._hint + FILE_HEADER_SIZE
         needed = self._disk + header + written + (HINT_OVERHEAD if header else self._hint)
         if is_put:
-            needed += delete_reserve(tombstones, self._segment_bytes) + self._compaction_room
-        if needed > self._max_size or FILE_HEADER_SIZE + records > MAX_SEGMENT_BYTES:
+            # A batch larger than a segment makes a segment that large, which compaction
+            # may need room for: kept free as well, like one segment's room.
+            room = max(self._compaction_room, written - self._space.compaction_bytes)
+            needed += delete_reserve(tombstones, self._segment_bytes) + room
+        if FILE_HEADER_SIZE + records > MAX_SEGMENT_BYTES:
+            self._plan.refused[id(op)] = errors.batch_too_large(records)
+            return False
+        if needed > self._max_size:
             self._plan.refused[id(op)] = errors.batch_no_room(records, needed, self._max_size)
             if is_put:
                 self._plan.no_room.append(op)

@@ -30,11 +30,22 @@ class Space:
     already holds.
     """
 
-    __slots__ = ("_next_segment_id", "_next_seq", "compaction_bytes", "disk_bytes")
+    __slots__ = (
+        "_next_segment_id",
+        "_next_seq",
+        "compaction_bytes",
+        "disk_bytes",
+        "largest_segment",
+    )
 
-    def __init__(self, disk_bytes: int, next_seq: int, next_segment_id: int) -> None:
+    def __init__(
+        self, disk_bytes: int, next_seq: int, next_segment_id: int, largest_segment: int = 0
+    ) -> None:
         self.disk_bytes = disk_bytes
         self.compaction_bytes = 0
+        # The largest segment since the open (a batch larger than segment_max_bytes makes one
+        # larger): compacting it may need that much room, which creates leave free.
+        self.largest_segment = largest_segment
         self._next_seq = next_seq
         self._next_segment_id = next_segment_id
 

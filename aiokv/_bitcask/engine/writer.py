@@ -441,6 +441,8 @@ class Writer:
                 raise self._fail("cutting off a failed write", cut) from exc
             raise self._refusal("write", exc) from exc
         segment.size = start + len(data)
+        space = self._shared.space
+        space.largest_segment = max(space.largest_segment, segment.size)
         self._shared.space.disk_bytes += len(data)
         if _files.KILL_POINTS:
             _files.kill_point("write.written")
