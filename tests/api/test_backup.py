@@ -190,5 +190,8 @@ async def test_a_backup_cut_off_by_a_crash_does_not_open(tmp_path: Path, point: 
     with pytest.raises(StorePathError, match="never finished"):
         async with AsyncDataStore(dest):
             pass
+    async with AsyncDataStore(source) as store:  # a new backup there says so too
+        with pytest.raises(StorePathError, match="never finished"):
+            await store.backup(dest)
     async with AsyncDataStore(source) as store:  # the source is whole
         assert len(await store.read_many([f"k{i}" for i in range(300)])) == 300

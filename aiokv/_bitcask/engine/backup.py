@@ -85,6 +85,8 @@ def _prepare(source: Path, dest: Path) -> bool:
         raise StorePathError(f"{dest} exists and is not a directory") from None
     except OSError as exc:
         raise StorePathError(f"cannot use {dest}: {exc.strerror or exc}") from exc
+    if entries and BACKUP_MARKER in entries:
+        raise errors.incomplete_backup(dest)  # an earlier backup there was cut off
     if entries:
         raise StorePathError(f"{dest} is not empty: a backup goes to a new or empty directory")
     try:
@@ -94,6 +96,8 @@ def _prepare(source: Path, dest: Path) -> bool:
         _files.sync_directory(dest)
         _files.sync_directory(dest.parent)
     except OSError as exc:
+        if errors.is_disk_full(exc):
+            raise errors.disk_full(f"backing up to {dest}", exc) from exc
         raise StorePathError(f"cannot make the backup {dest}: {exc.strerror or exc}") from exc
     return entries is None
 
