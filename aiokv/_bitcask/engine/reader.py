@@ -154,12 +154,7 @@ class Reader:
             raise errors.key_not_found(key)
         segment = self._segments[segment_of(loc)]  # on the loop: found means open (on_loop)
         data = segment.read(offset_of(loc), size_of(loc))
-        checked = check_put(data, key_bytes)
-        if checked is None:
-            raise self._bad_record(key, key_bytes, segment, loc, data)
-        begins, expiry, encoding = checked
-        if expiry and self._clock.time() >= expiry:
-            raise errors.key_not_found(key)
+        begins, encoding = self._checked(key, key_bytes, segment, loc, data)
         return loc, bytes(data[begins:]), encoding
 
     def _check_open(self) -> None:
@@ -172,14 +167,7 @@ class Reader:
     ) -> dict[str, Any]:
         """The value in ``data``, the record read from ``loc`` for ``key``: every case but
         the common one."""
-        checked = check_put(data, key_bytes)
-        if checked is None:
-            raise self._bad_record(key, key_bytes, segment, loc, data)
-        begins, expiry, encoding = checked
-        if expiry and self._clock.time() >= expiry:
-            # The index said live, but a reader in another thread can see a location and a
-            # deadline from either side of a re-create; the record's own deadline decides.
-            raise errors.key_not_found(key)
+        begins, encoding = self._checked(key, key_bytes, segment, loc, data)
         try:
             return decode_value(memoryview(data)[begins:], encoding)
         except (ValueError, RecursionError) as exc:
@@ -188,6 +176,21 @@ class Reader:
             raise CorruptionError(
                 f"{segment.path}: the value at offset {offset_of(loc)} does not decode: {exc}"
             ) from None
+
+    def _checked(
+        self, key: str, key_bytes: bytes, segment: Segment, loc: int, data: bytes
+    ) -> tuple[int, int]:
+        """``(value start, encoding)`` of ``data`` if it is a sound, unexpired put of
+        ``key``; else the error that says why not."""
+        checked = check_put(data, key_bytes)
+        if checked is None:
+            raise self._bad_record(key, key_bytes, segment, loc, data)
+        begins, expiry, encoding = checked
+        if expiry and self._clock.time() >= expiry:
+            # The index said live, but a reader in another thread can see a location and a
+            # deadline from either side of a re-create; the record's own deadline decides.
+            raise errors.key_not_found(key)
+        return begins, encoding
 
     def _bad_record(
         self, key: str, key_bytes: bytes, segment: Segment, loc: int, data: bytes
