@@ -145,18 +145,20 @@ def key_exists(key: object) -> KeyExistsError:
     return KeyExistsError(f"key {describe_key(key)} already exists")
 
 
+def _first_ten(keys: list[str]) -> str:
+    """``keys`` named in a message: the first ten, and how many more."""
+    named = ", ".join(map(describe_key, keys[:10]))
+    return named + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+
+
 def keys_exist(keys: list[str]) -> KeyExistsError:
     """A ``create_many`` of keys some of which are live: the first ten are named."""
-    named = ", ".join(map(describe_key, keys[:10]))
-    more = f" and {len(keys) - 10} more" if len(keys) > 10 else ""
-    return KeyExistsError(f"keys already exist: {named}{more}; nothing was written")
+    return KeyExistsError(f"keys already exist: {_first_ten(keys)}; nothing was written")
 
 
 def keys_repeated(keys: list[str]) -> InvalidKeyError:
     """A batch that names one key more than once: the first ten are named."""
-    named = ", ".join(map(describe_key, keys[:10]))
-    more = f" and {len(keys) - 10} more" if len(keys) > 10 else ""
-    return InvalidKeyError(f"keys given more than once: {named}{more}; nothing was written")
+    return InvalidKeyError(f"keys given more than once: {_first_ten(keys)}; nothing was written")
 
 
 def batch_no_room(records: int, needed: int, max_size: int) -> StoreFullError:

@@ -494,10 +494,16 @@ class AsyncDataStore:
         return self._index.deadline(key_bytes)
 
     def _is_live(self, key: str) -> bool:
+        return self._holds(key, self._read_on_loop)
+
+    def _holds(self, key: str, read: Callable[[str], dict[str, Any]]) -> bool:
+        """Whether ``key`` is live, told by the index when surely absent, else by ``read``
+        (the loop's or the calling thread's kernel): the index holds hashes, the record says
+        whose it is."""
         if self._index.locate(check_key(key), self._clock) is None:
             return False
         try:
-            self._read_on_loop(key)  # the index holds hashes: the record says whose it is
+            read(key)
         except KeyNotFoundError:
             return False
         return True
@@ -513,13 +519,19 @@ class AsyncDataStore:
         :raises StoreClosedError: the store is not open.
         """
         writer = self._open_engine().writer
-        wanted = list(dict.fromkeys(_checked_keys(keys, "delete_many")))  # once each, in order
+        if isinstance(keys, str):
+            raise errors.keys_not_str("delete_many")
+        listed = list(keys)
+        # Each checked (before it is hashed) and kept once, in order, with its bytes.
+        wanted = dict(zip(listed, map(check_key, listed), strict=True))
         now = self._clock.time()
-        # Refused here only if surely absent, which reads no record; the writer decides.
-        present = [key for key in wanted if not self._index.surely_absent(check_key(key), now)]
+        # Left out here only if surely absent, which reads no record; the writer decides.
+        present = [
+            (key, raw) for key, raw in wanted.items() if not self._index.surely_absent(raw, now)
+        ]
         if not present:
             return 0
-        batch = Batch(KIND_DELETE, present, [check_key(key) for key in present])
+        batch = Batch(KIND_DELETE, [key for key, _raw in present], [raw for _key, raw in present])
         await writer.submit(Op(KIND_BATCH, "", b"", b"", 0.0, self._new_future(), batch=batch))
         return batch.written
 
@@ -556,13 +568,7 @@ class AsyncDataStore:
         """:meth:`exists` in the calling thread."""
         if self._state is not _OPEN:
             raise errors.not_open(self._state.value)
-        if self._index.locate(check_key(key), self._clock) is None:
-            return False
-        try:
-            self._read_in_thread(key)
-        except KeyNotFoundError:
-            return False
-        return True
+        return self._holds(key, self._read_in_thread)
 
     def _read_from_thread(self, key: str) -> dict[str, Any]:
         """:meth:`read`, made in the calling thread rather than on the store's event loop
