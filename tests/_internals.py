@@ -51,6 +51,7 @@ from aiokv._bitcask.format.record import (
     decode,
     decode_file_header,
     encode_batch,
+    encode_batch_puts,
     encode_delete,
     encode_file_header,
     encode_put,
@@ -83,10 +84,12 @@ from aiokv._core.codec import (
     VALUE_JSON,
     VALUE_JSON64,
     _encode_plain_py,
+    _encode_plains_py,
     _encode_with_json,
     _least_json_size_py,
     decode_value,
     encode_value,
+    encode_values,
 )
 from aiokv._core.contract import AsyncStore
 
@@ -103,10 +106,12 @@ except ImportError:
 try:
     from aiokv._core._ccodec import check_key as c_check_key
     from aiokv._core._ccodec import encode_plain as c_encode_plain
+    from aiokv._core._ccodec import encode_plains as c_encode_plains
     from aiokv._core._ccodec import least_json_size as c_least_json_size
 except ImportError:
     c_check_key = None  # type: ignore[assignment]
     c_encode_plain = None  # type: ignore[assignment]
+    c_encode_plains = None  # type: ignore[assignment]
     c_least_json_size = None  # type: ignore[assignment]
 
 

@@ -38,7 +38,7 @@ from aiokv._bitcask.options import DEFAULT_MAX_SIZE, Durability, Options
 from aiokv._bitcask.system import threads as _threads
 from aiokv._bitcask.system.paths import StrPath, resolve_path
 from aiokv._core.clock import Clock, SystemClock
-from aiokv._core.codec import VALUE_JSON, check_key, check_ttl, encode_value
+from aiokv._core.codec import VALUE_JSON, check_key, check_ttl, encode_value, encode_values
 from aiokv._core.handoff import Handoff
 from aiokv._core.stats import StoreStats
 from aiokv._core.verify_report import VerifyReport
@@ -771,7 +771,7 @@ def _is_pair(item: object) -> bool:
 def _encoded(keys: list[str], values: list[Any]) -> tuple[list[bytes], list[int]]:
     """Each value encoded (a C-level pass); an error names its key (a batch has many)."""
     try:
-        encoded = list(map(encode_value, values))
+        return encode_values(values)
     except DataStoreError as exc:
         for key, value in zip(keys, values, strict=True):
             try:
@@ -779,7 +779,6 @@ def _encoded(keys: list[str], values: list[Any]) -> tuple[list[bytes], list[int]
             except DataStoreError:
                 raise type(exc)(f"key {errors.describe_key(key)}: {exc}") from None
         raise
-    return list(map(_FIRST, encoded)), list(map(_SECOND, encoded))
 
 
 def _refuse_repeats(batch: Batch) -> None:

@@ -408,22 +408,56 @@ def _least_dicts(dicts: list[dict[Any, Any]], depth: int, stack: list[Any]) -> t
     return least + more, flags
 
 
+def _encode_plains_py(values: list[Any]) -> list[bytes]:
+    """:func:`_encode_plain_py` of each value, each copied into bytes of its own size
+    (orjson's result keeps the larger buffer it grew), for as long as it gives bytes and the
+    value is exactly a ``dict``: the specification of the C ``encode_plains``."""
+    done = []
+    for value in values:
+        if type(value) is not dict:
+            break
+        data = _encode_plain_py(value)
+        if not isinstance(data, bytes):
+            break
+        done.append(bytes(memoryview(data)))
+    return done
+
+
 Walk = Callable[[dict[Any, Any]], tuple[int, int]]
 EncodePlain = Callable[[dict[Any, Any]], "bytes | tuple[int, int]"]
+EncodePlains = Callable[[list[Any]], list[bytes]]
 
 
-def _pick() -> tuple[Walk, EncodePlain]:
+def _pick() -> tuple[Walk, EncodePlain, EncodePlains]:
     if os.environ.get("AIOKV_PURE_PYTHON"):
-        return _least_json_size_py, _encode_plain_py
+        return _least_json_size_py, _encode_plain_py, _encode_plains_py
     try:
-        from aiokv._core._ccodec import encode_plain, least_json_size
+        from aiokv._core._ccodec import encode_plain, encode_plains, least_json_size
     except ImportError:  # not built where no C compiler was found
-        return _least_json_size_py, _encode_plain_py
-    return least_json_size, encode_plain
+        return _least_json_size_py, _encode_plain_py, _encode_plains_py
+    return least_json_size, encode_plain, encode_plains
 
 
 # The walk and the encoding of plain values in use: the C ones where they were built.
-_least_json_size, _encode_plain = _pick()
+_least_json_size, _encode_plain, _encode_plains = _pick()
+
+
+def encode_values(values: list[Any]) -> tuple[list[bytes], list[int]]:
+    """:func:`encode_value` of each of ``values``: their JSON and encodings, for a batch.
+
+    The plain values (nearly all) go through one C-level pass that keeps each result in
+    bytes of its own size: orjson's own result holds the buffer it grew, about 8 KB for a
+    1 KB value, which a batch would hold for every value until it is written. The first value
+    that pass leaves, and the ones after it, are encoded one at a time (and raise the first
+    error). The caller names the value's key in the error.
+    """
+    data = _encode_plains(values)
+    encodings = [VALUE_JSON64] * len(data)
+    for value in values[len(data) :]:
+        encoded, encoding = encode_value(value)
+        data.append(bytes(memoryview(encoded)))  # right-sized, as above
+        encodings.append(encoding)
+    return data, encodings
 
 
 def _pick_check_key() -> Callable[[object], bytes]:

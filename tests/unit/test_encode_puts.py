@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from _internals import (
+    BATCH_SIZE,
     HEADER_SIZE,
     KIND_PUT,
     MAX_KEY_BYTES,
@@ -24,6 +25,8 @@ from _internals import (
     VALUE_JSON64,
     crecord,
     decode,
+    encode_batch,
+    encode_batch_puts,
     encode_put,
 )
 from _internals import record as record_module
@@ -72,6 +75,37 @@ def test_a_batch_is_its_records_back_to_back() -> None:
         assert (record.kind, record.seq, record.key) == (KIND_PUT, 7 + i, keys[i])
         at += size
     assert at == len(data)
+
+
+@pytest.mark.parametrize("headroom", [0, 1, BATCH_SIZE, 4096])
+def test_a_headroom_puts_zero_bytes_before_the_records_of_a_bytearray(headroom: int) -> None:
+    if c_encode_puts is None:
+        pytest.skip("the C record module is not built")
+    batch: Batch = (3, [b"a", b"bb"], [b"{}", b'{"x":1}'], [0.0, 2.5], [VALUE_JSON64] * 2)
+    records, sizes = spec(batch)
+    built = c_encode_puts(*batch, headroom)
+    assert built is not None
+    data, got_sizes = built
+    assert type(data) is bytearray
+    assert (data, got_sizes) == (bytes(headroom) + records, sizes)
+
+
+@pytest.mark.parametrize("headroom", [-1, 4097, 2**70, 1.0, "40"])
+def test_a_headroom_out_of_range_is_declined(headroom: Any) -> None:
+    if c_encode_puts is None:
+        pytest.skip("the C record module is not built")
+    assert c_encode_puts(1, [b"a"], [b"{}"], [0.0], [1], headroom) is None
+
+
+@pytest.mark.parametrize("count", [0, 1, 50])
+def test_a_batch_record_and_its_puts_come_in_one_buffer(count: int) -> None:
+    keys = [f"key:{i}".encode() for i in range(count)]
+    values = [b'{"i":%d}' % i for i in range(count)]
+    batch: Batch = (9, keys, values, [0.0] * count, [VALUE_JSON64] * count)
+    records, sizes = spec(batch)
+    data, got_sizes = encode_batch_puts(*batch)
+    assert type(data) is bytearray
+    assert (data, got_sizes) == (encode_batch(9, records, count) + records, sizes)
 
 
 def test_an_empty_batch_is_empty() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 import struct
 import tracemalloc
 import zlib
@@ -21,12 +22,15 @@ from _internals import (
     VALUE_JSON,
     VALUE_JSON64,
     BadRecord,
+    _encode_plains_py,
     _encode_with_json,
+    c_encode_plains,
     decode,
     decode_value,
     encode_delete,
     encode_put,
     encode_value,
+    encode_values,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -562,3 +566,67 @@ def test_hostile_value_is_refused_before_its_json_is_built(name: str) -> None:
         tracemalloc.stop()
     assert type(info.value) is error
     assert peak <= 2 * MAX_VALUE_BYTES, f"{name}: {peak} bytes allocated to refuse it"
+
+
+# -- a batch's values at once: encode_values is encode_value of each --------------------------
+
+
+class Tagged(dict):  # type: ignore[type-arg]
+    pass
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"t": (1, 2)},  # orjson writes a tuple as a list: read back unequal, so json's path
+        {"f": math.nan},  # refused
+        {"n": 2**70},  # beyond orjson: json's path
+        Tagged(a=1),  # a dict subclass, as encode_value takes it
+        ["not", "a", "dict"],  # refused
+    ],
+    ids=["tuple", "nan", "bigint", "subclass", "list"],
+)
+@pytest.mark.parametrize("at", [0, 1, 3])
+def test_values_of_a_batch_are_encoded_as_one_at_a_time(odd: Any, at: int) -> None:
+    """The C pass takes the plain values before the first odd one; the rest, from it, go one
+    at a time: the results, or the first error, are encode_value's."""
+    values: list[Any] = [{"i": i, "tags": [i, "x" * i]} for i in range(4)]
+    values.insert(at, odd)
+    try:
+        want = [encode_value(value) for value in values]
+    except InvalidValueError as exc:
+        with pytest.raises(InvalidValueError, match=re.escape(str(exc))):
+            encode_values(values)
+        return
+    data, encodings = encode_values(values)
+    assert list(zip(data, encodings, strict=True)) == want
+    assert all(type(item) is bytes for item in data)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.dictionaries(st.text(max_size=6), json_like, max_size=5), max_size=6))
+def test_a_batch_encodes_or_refuses_as_its_values_do(values: list[dict[str, Any]]) -> None:
+    try:
+        want = [encode_value(value) for value in values]
+    except InvalidValueError:
+        with pytest.raises(InvalidValueError):
+            encode_values(values)
+        return
+    data, encodings = encode_values(values)
+    assert list(zip(data, encodings, strict=True)) == want
+    # The C pass and its Python specification take the same leading values.
+    if c_encode_plains is not None:
+        assert c_encode_plains(values) == _encode_plains_py(values)
+
+
+def test_encoded_values_hold_no_more_memory_than_their_bytes() -> None:
+    """orjson's own result keeps the buffer it grew (about 8 KB for 1 KB of JSON); a batch
+    keeps every value until it is written, so each is kept in bytes of its own size."""
+    values = [{"i": i, "pad": "x" * 1000} for i in range(2000)]
+    tracemalloc.start()
+    try:
+        data, _ = encode_values(values)
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1.5 * sum(map(len, data)) + 100_000

@@ -38,6 +38,7 @@ from aiokv._bitcask.format.record import (
     MAX_SEGMENT_BYTES,
     TOMBSTONE_VALUE_SIZE,
     encode_batch,
+    encode_batch_puts,
     encode_delete,
     encode_put,
     encode_puts,
@@ -143,7 +144,7 @@ class Plan:
         self.refused: dict[int, DataStoreError] = {}  # id(op) -> its error
         self.no_room: list[Op] = []  # creates refused for want of room
         self.carried: list[Op] = []  # for the next batch, in queue order
-        self.parts: list[bytes] = []  # the records, in order
+        self.parts: list[bytes | bytearray] = []  # the records, in order
         self.roll: RollOver | None = None
         self.failure: StoreIOError | None = None  # the write path cannot go on (Writer._fail)
         self.creates: Creates | None = None  # the batch as a whole, if planned so
@@ -390,16 +391,18 @@ class Planner:
         if not self._fit_batch(op, BATCH_SIZE + records, entries, self._tombstones + tombstones):
             return
         seqs = self._space.take_seqs(len(keys))
-        data, sizes = encode_puts(seqs.start, keys, batch.values, batch.expiries, batch.encodings)
+        data, sizes = encode_batch_puts(
+            seqs.start, keys, batch.values, batch.expiries, batch.encodings
+        )
         plan = self._plan
         start = self._cursor + BATCH_SIZE
         offsets = list(accumulate(sizes[:-1], initial=start))
-        plan.parts = [encode_batch(seqs.start, data, len(keys)), data]
-        plan.accepted = [(op, self._cursor, BATCH_SIZE + len(data), seqs.start, 0, None)]
+        plan.parts = [data]  # the batch record is its first BATCH_SIZE bytes
+        plan.accepted = [(op, self._cursor, len(data), seqs.start, 0, None)]
         plan.creates = Creates(keys, offsets, sizes, seqs, batch.expiries, tombstones)
-        self._cursor += BATCH_SIZE + len(data)
+        self._cursor += len(data)
         self._hint += entries
-        self._disk += BATCH_SIZE + len(data)
+        self._disk += len(data)
         self._tombstones += tombstones
         batch.written = len(keys)
         plan.batch = op

@@ -375,7 +375,9 @@ class Writer:
                 self.failure = plan.failure
             if plan.accepted:
                 # A small batch is written on the loop itself; see the module's docstring.
-                data = b"".join(plan.parts)
+                # A bulk load's batch comes as one buffer already: not copied again here.
+                parts = plan.parts
+                data = parts[0] if len(parts) == 1 else b"".join(parts)
                 try:
                     if plan.roll or len(data) > INLINE_WRITE_MAX_BYTES or self._fsync_each_batch:
                         await _threads.run(self._write, data, plan.roll)
@@ -413,7 +415,7 @@ class Writer:
     def _fsync_each_batch(self) -> bool:
         return self._shared.options.durability == "fsync"
 
-    def _write(self, data: bytes, roll: RollOver | None) -> None:
+    def _write(self, data: bytes | bytearray, roll: RollOver | None) -> None:
         """Append ``data`` to the active segment, or to a new one first if ``roll``.
 
         Runs on the loop or in a worker thread while the writer task waits for it; it touches

@@ -15,13 +15,16 @@
  * map thus makes one copy of the value, where a slice, a check and a memoryview made three
  * objects and copied the whole record.
  *
- * encode_puts(first_seq, keys, values, expiries, encodings) is
+ * encode_puts(first_seq, keys, values, expiries, encodings[, headroom]) is
  * aiokv._bitcask.format.record.encode_puts_py for the batches it takes: lists of bytes keys
  * and values, float expiries and int encodings that encode_put can pack. It builds the
  * batch's records back to back in one bytes object (one allocation and one copy of each key
- * and value, where a record apiece and a join made two), and gives their sizes. For any other
- * argument it answers None, and the caller encodes with the Python function, whose errors
- * (struct.error for a field out of range) are then the ones raised.
+ * and value, where a record apiece and a join made two), and gives their sizes. Given a
+ * headroom, the records start that many zero bytes into a bytearray, for the caller to put
+ * the batch record there in place: a batch of megabytes is then never copied again before
+ * it is written. For any other argument it answers None, and the caller encodes with the
+ * Python function, whose errors (struct.error for a field out of range) are then the ones
+ * raised.
  *
  * Reads are the common operation, and on a record of a KiB or so check_put's unpacking,
  * comparisons and tuple cost more than its CRC; here the header is read in place, and all but
@@ -332,10 +335,18 @@ static PyObject *
 encode_puts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 5) {
-        PyErr_Format(PyExc_TypeError, "encode_puts() takes exactly 5 arguments (%zd given)",
+    if (nargs != 5 && nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "encode_puts() takes 5 or 6 arguments (%zd given)",
                      nargs);
         return NULL;
+    }
+    Py_ssize_t headroom = 0;
+    if (nargs == 6) {
+        headroom = PyLong_Check(args[5]) ? PyLong_AsSsize_t(args[5]) : -1;
+        if (headroom < 0 || headroom > 4096) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
     }
     PyObject *keys = args[1], *values = args[2], *expiries = args[3], *encodings = args[4];
     if (!PyLong_CheckExact(args[0]) || !PyList_CheckExact(keys) || !PyList_CheckExact(values) ||
@@ -362,17 +373,22 @@ encode_puts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         total += HEADER_SIZE + (size_t)PyBytes_GET_SIZE(PyList_GET_ITEM(keys, i)) +
                  (size_t)PyBytes_GET_SIZE(PyList_GET_ITEM(values, i));
-        if (total > (size_t)PY_SSIZE_T_MAX) {
+        if (total > (size_t)PY_SSIZE_T_MAX - (size_t)headroom) {
             Py_RETURN_NONE;
         }
     }
-    PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    PyObject *data = nargs == 5
+                         ? PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total)
+                         : PyByteArray_FromStringAndSize(NULL, headroom + (Py_ssize_t)total);
     PyObject *sizes = data == NULL ? NULL : PyList_New(count);
     if (sizes == NULL) {
         Py_XDECREF(data);
         return NULL;
     }
-    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(data);
+    unsigned char *out = nargs == 5 ? (unsigned char *)PyBytes_AS_STRING(data)
+                                    : (unsigned char *)PyByteArray_AS_STRING(data);
+    memset(out, 0, (size_t)headroom);
+    out += headroom;
     size_t at = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *key = PyList_GET_ITEM(keys, i);
@@ -450,12 +466,13 @@ PyDoc_STRVAR(put_value_doc,
              "The behaviour is that of aiokv._bitcask.format.record.put_value_py.");
 
 PyDoc_STRVAR(encode_puts_doc,
-             "encode_puts(first_seq, keys, values, expiries, encodings, /)\n"
+             "encode_puts(first_seq, keys, values, expiries, encodings, headroom=<none>, /)\n"
              "--\n"
              "\n"
              "(records, sizes): the put records of the batch back to back, numbered from\n"
              "first_seq, and the size of each; None for arguments it does not take (the\n"
-             "Python function then encodes them, or raises).\n"
+             "Python function then encodes them, or raises). Given a headroom (0 to 4096),\n"
+             "records is a bytearray with that many zero bytes before the first record.\n"
              "\n"
              "The behaviour is that of aiokv._bitcask.format.record.encode_puts_py.");
 

@@ -86,7 +86,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from itertools import count
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from aiokv._bitcask.format.crc import crc32
 from aiokv._core.codec import MAX_VALUE_BYTES, VALUE_JSON, VALUE_JSON64
@@ -170,7 +170,7 @@ def encode_puts_py(
     return b"".join(parts), list(map(len, parts))
 
 
-_encode_puts_c: Callable[..., tuple[bytes, list[int]] | None] | None = None
+_encode_puts_c: Callable[..., tuple[Any, list[int]] | None] | None = None
 
 
 def encode_puts(
@@ -190,6 +190,30 @@ def encode_puts(
     return encode_puts_py(first_seq, keys, values, expiries, encodings)
 
 
+def encode_batch_puts(
+    first_seq: int,
+    keys: list[bytes],
+    values: list[bytes],
+    expiries: list[float],
+    encodings: list[int],
+) -> tuple[bytearray, list[int]]:
+    """The batch record (see :func:`encode_batch`) and the put records after it, in one
+    buffer, and the size of each put record: :func:`encode_puts` builds the records a batch
+    record's room into a buffer, and the batch record is put there in place, so a batch of
+    megabytes is not copied again before it is written."""
+    built = None
+    if _encode_puts_c is not None:
+        built = _encode_puts_c(first_seq, keys, values, expiries, encodings, BATCH_SIZE)
+    if built is None:
+        records, sizes = encode_puts_py(first_seq, keys, values, expiries, encodings)
+        built = bytearray(BATCH_SIZE) + records, sizes
+    data, sizes = built
+    assert isinstance(data, bytearray)  # the C function's answer with a headroom
+    with memoryview(data) as view:
+        data[:BATCH_SIZE] = encode_batch(first_seq, view[BATCH_SIZE:], len(keys))
+    return data, sizes
+
+
 def encode_delete(seq: int, key: bytes, target: int) -> bytes:
     """Encode a tombstone: the key is deleted as of ``seq``; its record was in ``target``."""
     body = (
@@ -200,7 +224,7 @@ def encode_delete(seq: int, key: bytes, target: int) -> bytes:
     return _CRC.pack(crc32(body)) + body
 
 
-def encode_batch(first_seq: int, records: bytes, count: int) -> bytes:
+def encode_batch(first_seq: int, records: bytes | memoryview, count: int) -> bytes:
     """The batch record that goes before ``records`` (``count`` of them, numbered from
     ``first_seq``), to be written with them in one piece."""
     value = _BATCH.pack(len(records), count, crc32(records))
