@@ -750,7 +750,7 @@ async def _chunks(
             pairs = list(items)
         except TypeError:
             raise errors.not_pairs(method) from None
-        if not all(map(_is_pair, pairs)):
+        if not _all_pairs(pairs):
             raise errors.not_pairs(method)
         keys, values = list(map(_FIRST, pairs)), list(map(_SECOND, pairs))
     for start in range(0, len(keys), BATCH_ITEMS_PER_YIELD):
@@ -766,6 +766,17 @@ _SECOND = operator.itemgetter(1)
 
 def _is_pair(item: object) -> bool:
     return isinstance(item, (tuple, list)) and len(item) == 2
+
+
+_PAIR_TYPES: Final = frozenset({tuple, list})
+
+
+def _all_pairs(items: list[Any]) -> bool:
+    # Two C-level passes answer for the usual items (exact tuples or lists): a Python call
+    # per item cost as much as encoding a small value. Subclasses (a named tuple) go one by one.
+    if _PAIR_TYPES.issuperset(map(type, items)):
+        return not items or set(map(len, items)) == {2}
+    return all(map(_is_pair, items))
 
 
 def _encoded(keys: list[str], values: list[Any]) -> tuple[list[bytes], list[int]]:

@@ -11,7 +11,7 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from _fs import dir_bytes
@@ -57,9 +57,16 @@ async def test_create_many_from_a_mapping_or_pairs(store: AsyncDataStore) -> Non
     await store.create_many(items(100))
     await store.create_many([("p1", {"x": 1}), ["p2", {"x": 2}]])  # type: ignore[list-item]
     await store.create_many(iter([("p3", {"x": 3})]))
+    await store.create_many([Pair("p4", {"x": 4}), ("p5", {"x": 5})])  # type: ignore[list-item]
     await store.create_many({})  # nothing to do
     assert await contents(store, list(items(100))) == items(100)
-    assert await store.read_many(["p1", "p2", "p3"]) == {f"p{i}": {"x": i} for i in (1, 2, 3)}
+    want = {f"p{i}": {"x": i} for i in range(1, 6)}
+    assert await store.read_many(list(want)) == want
+
+
+class Pair(NamedTuple):
+    key: str
+    value: dict[str, Any]
 
 
 async def test_create_many_with_a_ttl(store: AsyncDataStore, clock: ManualClock) -> None:
@@ -100,6 +107,8 @@ async def test_create_many_checks_every_item_first(store: AsyncDataStore, store_
         ([*good, ("bad", [1, 2])], InvalidValueError, "key 'bad'"),
         ([*good, ("big", {"s": "x" * 20_000})], ValueTooLargeError, "key 'big'"),
         ([*good, ("k9",)], InvalidValueError, "pairs"),
+        ([*good, ("k9", {}, {})], InvalidValueError, "pairs"),
+        ([*good, "ab"], InvalidValueError, "pairs"),  # two long, but not a pair
         ("not pairs", InvalidValueError, "pairs"),
         (42, InvalidValueError, "pairs"),
     ]
