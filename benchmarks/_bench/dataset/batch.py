@@ -4,10 +4,16 @@ read`` one key at a time, on the same keys and values, in the same run."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import tempfile
+import time
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
+
+import orjson
 
 import aiokv
 from _bench.core import ASYNC_TASKS, TMP_PREFIX, async_phase
@@ -37,6 +43,10 @@ def names(batch: int, read_batch: int, shape: str) -> tuple[str, str, str, str]:
     )
 
 
+def floor_name(batch: int, shape: str) -> str:
+    return f"floor: encode, CRC, write {batch:,} [{shape}]"
+
+
 def run_batch(settings: Settings) -> Part:
     n, value_bytes = settings.n, settings.value_bytes
     batch, read_batch = min(settings.batch, n), min(settings.read_batch, n)
@@ -55,21 +65,30 @@ def run_batch(settings: Settings) -> Part:
         part.notes.append(f"nested values skipped: {exc}")
     for shape in shapes:
         many, tasks, read_many, read = names(batch, read_batch, shape)
-        for name, unit in ((many, "creates/s"), (tasks, "creates/s")):
-            part.add(name, unit, n)
+        floor = floor_name(batch, shape)
+        for name in (many, tasks, floor):
+            part.add(name, "creates/s", n)
         for name in (read_many, read):
             part.add(name, "keys/s", n)
-        part.ratios += [Ratio(many, tasks, CREATE_TARGET), Ratio(read_many, read)]
+        part.ratios += [
+            Ratio(many, tasks, CREATE_TARGET),
+            Ratio(many, floor),
+            Ratio(tasks, floor),
+            Ratio(read_many, read),
+        ]
     part.notes += [
         f"flat: {{'i': i, 'pad': 'x' * k}}; nested: an id, a 50-int array, 30 short fields, "
         f"bools and nulls, padded to {value_bytes:,} bytes",
         "each create run on a fresh store, keys in order; the reads on the store create_many "
         "filled; every value is read back and compared after each create run (untimed)",
+        f"floor: the least any store that checksums its records does, in Python: each value "
+        f"orjson-encoded, key and value CRC-32'd, {batch:,} records joined and appended to a "
+        f"fresh file with one write (no index, no checks, no fsync)",
     ]
     print(part.title, flush=True)
     for run in range(settings.repeat):
         for shape, values in shapes.items():
-            cases = (batched_case, awaited_case)
+            cases = (batched_case, awaited_case, floor_case)
             # Each goes first on every other repeat: neither always meets the colder process.
             for case in cases if run % 2 == 0 else cases[::-1]:
                 case(part, settings, run, shape, keys, values)
@@ -108,6 +127,41 @@ def awaited_case(
     _many, tasks, _read_many, _read = names(batch, read_batch, shape)
     rate = on_fresh_store(settings, lambda store: tasks_run(store, keys, values))
     part.record(run, tasks, rate)
+
+
+def floor_case(
+    part: Part,
+    settings: Settings,
+    run: int,
+    shape: str,
+    keys: Sequence[str],
+    values: Sequence[Value],
+) -> None:
+    """The floor of a batched create: encode, checksum and append, nothing else."""
+    batch = min(settings.batch, len(keys))
+    with tempfile.TemporaryDirectory(prefix=TMP_PREFIX, dir=settings.dir) as tmp:
+        gc.collect()  # as timed() does for the store's cases
+        rate = floor_run(Path(tmp) / "log", keys, values, batch)
+    part.record(run, floor_name(batch, shape), rate)
+
+
+def floor_run(path: Path, keys: Sequence[str], values: Sequence[Value], batch: int) -> float:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        start = time.perf_counter()
+        for first in range(0, len(keys), batch):
+            records = []
+            for key, value in zip(
+                keys[first : first + batch], values[first : first + batch], strict=True
+            ):
+                record = key.encode() + orjson.dumps(value)
+                records.append(zlib.crc32(record).to_bytes(4, "little") + record)
+            data = memoryview(b"".join(records))
+            while data:
+                data = data[os.write(fd, data) :]
+        return len(keys) / (time.perf_counter() - start)
+    finally:
+        os.close(fd)
 
 
 def on_fresh_store(settings: Settings, work: Callable[[aiokv.AsyncDataStore], Awaitable[T]]) -> T:
