@@ -51,6 +51,33 @@ def test_put_overwrite_and_remove_keep_the_byte_accounting() -> None:
     assert index.tombstone_bytes == tombstone_size(b"a")
 
 
+def state(index: Index) -> tuple[object, ...]:
+    keys = sorted(index.find(key) or 0 for key in (b"a", b"bb", b"ccc", b"dddd"))
+    live = {segment: size for segment, size in index.live_bytes.items() if size}
+    return keys, live, index.total_live_bytes, index.tombstone_bytes, len(index)
+
+
+def test_removing_a_batch_of_keys_is_removing_each() -> None:
+    """A delete_many's keys leave the index at their locations; an entry that is no longer
+    there (the reaper dropped the key, or it was put anew) is passed over, as remove does."""
+    one_by_one, batch = Index(), Index()
+    for index in (one_by_one, batch):
+        index.put(b"a", location(1, 32, 100), 0.0)
+        index.put(b"bb", location(1, 132, 50), 1_000.0)
+        index.put(b"ccc", location(2, 32, 70), 0.0)
+        index.put(b"dddd", location(2, 102, 30), 0.0)
+        index.put(b"ccc", location(3, 32, 75), 0.0)  # moved on since its location was found
+    keys = [b"a", b"bb", b"ccc", b"gone"]
+    locs = [location(1, 32, 100), location(1, 132, 50), location(2, 32, 70), location(1, 9, 9)]
+    for key, loc in zip(keys, locs, strict=True):
+        one_by_one.remove(key, loc)
+    batch.remove_each(keys, locs)
+    assert state(batch) == state(one_by_one)
+    assert batch.find(b"ccc") == location(3, 32, 75)
+    assert batch.deadline(b"bb") == 0.0  # its deadline went with it
+    assert len(batch) == 2
+
+
 def test_relocate_moves_only_a_key_still_at_its_old_place() -> None:
     index = Index()
     old = location(1, 32, 100)

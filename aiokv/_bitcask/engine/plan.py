@@ -37,7 +37,7 @@ from aiokv._bitcask.format.record import (
     KIND_PUT,
     MAX_SEGMENT_BYTES,
     TOMBSTONE_VALUE_SIZE,
-    encode_batch,
+    encode_batch_deletes,
     encode_batch_puts,
     encode_delete,
     encode_put,
@@ -124,6 +124,19 @@ class Creates(NamedTuple):
     tombstones: int
 
 
+class Deletes(NamedTuple):
+    """A ``delete_many`` planned as a whole (:meth:`Planner._place_deletes`), in columns, for
+    the writer to hint and index at once: the tombstones' places, and the segment and
+    location of each key's record."""
+
+    keys: list[bytes]
+    offsets: list[int]
+    sizes: list[int]
+    seqs: range
+    targets: list[int]
+    locs: list[int]
+
+
 class Plan:
     """What planning a batch decided (a plain class: one is made for every batch)."""
 
@@ -132,6 +145,7 @@ class Plan:
         "batch",
         "carried",
         "creates",
+        "deletes",
         "failure",
         "no_room",
         "parts",
@@ -148,6 +162,7 @@ class Plan:
         self.roll: RollOver | None = None
         self.failure: StoreIOError | None = None  # the write path cannot go on (Writer._fail)
         self.creates: Creates | None = None  # the batch as a whole, if planned so
+        self.deletes: Deletes | None = None  # a delete_many, likewise
         self.batch: Op | None = None  # a create_many or delete_many laid out (its own ops
         # are in accepted)
 
@@ -355,26 +370,21 @@ class Planner:
         if batch.kind == KIND_PUT and not self._index.any_indexed(batch.key_bytes):
             self._place_vacant(op, batch)  # a bulk load's common case: no key known at all
             return
+        if batch.kind == KIND_DELETE:
+            self._place_deletes(op, batch)
+            return
         found = [self._live_at(key) for key in batch.key_bytes]
-        if batch.kind == KIND_PUT:
-            live = [key for key, loc in zip(batch.keys, found, strict=True) if loc]
-            if live:
-                self._plan.refused[id(op)] = errors.keys_exist(live)
-                return
-            records = sum(map(len, batch.key_bytes)) + sum(map(len, batch.values))
-            records += HEADER_SIZE * len(batch.keys)
-            tombstones = self._tombstones + sum(
-                tombstone_size(key)
-                for key, loc in zip(batch.key_bytes, found, strict=True)
-                if loc is None and self._index.find(key) is None
-            )
-        else:
-            batch.key_bytes = [key for key, loc in zip(batch.key_bytes, found, strict=True) if loc]
-            if not batch.key_bytes:
-                return  # nothing live: nothing to write
-            records = (HEADER_SIZE + TOMBSTONE_VALUE_SIZE) * len(batch.key_bytes)
-            records += sum(map(len, batch.key_bytes))
-            tombstones = self._tombstones - sum(map(tombstone_size, batch.key_bytes))
+        live = [key for key, loc in zip(batch.keys, found, strict=True) if loc]
+        if live:
+            self._plan.refused[id(op)] = errors.keys_exist(live)
+            return
+        records = sum(map(len, batch.key_bytes)) + sum(map(len, batch.values))
+        records += HEADER_SIZE * len(batch.keys)
+        tombstones = self._tombstones + sum(
+            tombstone_size(key)
+            for key, loc in zip(batch.key_bytes, found, strict=True)
+            if loc is None and self._index.find(key) is None
+        )
         entries = sum(entry_size(len(key)) for key in batch.key_bytes)
         if self._fit_batch(op, BATCH_SIZE + records, entries, tombstones):
             self._lay_out_batch(op, batch, tombstones)
@@ -404,6 +414,41 @@ class Planner:
         self._hint += entries
         self._disk += len(data)
         self._tombstones += tombstones
+        batch.written = len(keys)
+        plan.batch = op
+
+    def _place_deletes(self, op: Op, batch: Batch) -> None:
+        """:meth:`_place_batch` of a ``delete_many``: its live keys' tombstones laid out and
+        the batch decided in columns, with no op or tuple per key (a batch is planned alone,
+        so no op before it in this plan has touched its keys)."""
+        index, now = self._index, self._now
+        keys, locs = [], []
+        for key in batch.key_bytes:
+            loc = index.get_live(key, now)
+            if loc is not None:
+                keys.append(key)
+                locs.append(loc)
+        batch.key_bytes = keys
+        if not keys:
+            return  # nothing live: nothing to write
+        key_bytes = sum(map(len, keys))
+        records = (HEADER_SIZE + TOMBSTONE_VALUE_SIZE) * len(keys) + key_bytes
+        entries = HINT_ENTRY_SIZE * len(keys) + key_bytes
+        tombstones = self._tombstones - tombstone_sizes(len(keys), key_bytes)
+        if not self._fit_batch(op, BATCH_SIZE + records, entries, tombstones):
+            return
+        seqs = self._space.take_seqs(len(keys))
+        targets = list(map(segment_of, locs))
+        data, sizes = encode_batch_deletes(seqs.start, keys, targets)
+        plan = self._plan
+        offsets = list(accumulate(sizes[:-1], initial=self._cursor + BATCH_SIZE))
+        plan.parts = [data]  # the batch record is its first BATCH_SIZE bytes
+        plan.accepted = [(op, self._cursor, len(data), seqs.start, 0, None)]
+        plan.deletes = Deletes(keys, offsets, sizes, seqs, targets, locs)
+        self._cursor += len(data)
+        self._hint += entries
+        self._disk += len(data)
+        self._tombstones = tombstones
         batch.written = len(keys)
         plan.batch = op
 
@@ -442,43 +487,33 @@ class Planner:
         return not header or self._roll_over(op)
 
     def _lay_out_batch(self, op: Op, batch: Batch, tombstones: int) -> None:
-        """Lay out the batch record and the batch's records, each as an op of its own for
-        the writer to index and hint (the batch is answered through ``op``)."""
+        """Lay out the batch record and the records of a ``create_many`` some of whose keys
+        the index holds (expired, or another key's hash), each as an op of its own for the
+        writer to index and hint (the batch is answered through ``op``)."""
         plan = self._plan
         keys = batch.key_bytes
         seqs = self._space.take_seqs(len(keys))
-        accepted: list[tuple[Op, int, int | None]] = []  # (op, target, deletes) of each record
-        if batch.kind == KIND_PUT:
-            data, sizes = encode_puts(
-                seqs.start, keys, batch.values, batch.expiries, batch.encodings
-            )
-            for name, key, value, expiry, encoding in zip(
-                batch.keys, keys, batch.values, batch.expiries, batch.encodings, strict=True
-            ):
-                accepted.append(
-                    (Op(KIND_PUT, name, key, value, expiry, op.future, encoding), 0, None)
-                )
-        else:
-            records = [
-                encode_delete(seq, key, self._placed[key])
-                for seq, key in zip(seqs, keys, strict=True)
-            ]
-            data, sizes = b"".join(records), list(map(len, records))
-            for key in keys:
-                item = Op(KIND_DELETE, "", key, b"", 0.0, op.future)
-                accepted.append((item, self._placed[key], self._indexed.get(key)))
-        plan.parts = [encode_batch(seqs.start, data, len(keys)), data]
-        segment = plan.roll.segment_id if plan.roll else self._active_id
+        data, sizes = encode_batch_puts(
+            seqs.start, keys, batch.values, batch.expiries, batch.encodings
+        )
+        plan.parts = [data]  # the batch record is its first BATCH_SIZE bytes
         offsets = accumulate(sizes[:-1], initial=self._cursor + BATCH_SIZE)
-        for (item, target, deletes), offset, size, seq in zip(
-            accepted, offsets, sizes, seqs, strict=True
+        for name, key, value, expiry, encoding, offset, size, seq in zip(
+            batch.keys,
+            keys,
+            batch.values,
+            batch.expiries,
+            batch.encodings,
+            offsets,
+            sizes,
+            seqs,
+            strict=True,
         ):
-            plan.accepted.append((item, offset, size, seq, target, deletes))
-            self._touched[item.key_bytes] = batch.kind == KIND_PUT
-            self._placed[item.key_bytes] = segment
-        self._cursor += BATCH_SIZE + len(data)
+            item = Op(KIND_PUT, name, key, value, expiry, op.future, encoding)
+            plan.accepted.append((item, offset, size, seq, 0, None))
+        self._cursor += len(data)
         self._hint += sum(entry_size(len(key)) for key in keys)
-        self._disk += BATCH_SIZE + len(data)
+        self._disk += len(data)
         self._tombstones = tombstones
         batch.written = len(keys)
         plan.batch = op

@@ -537,6 +537,12 @@ class Writer:
             locs = list(map(location, repeat(segment_id), offsets, sizes))
             index.add_vacant(keys, locs, expiries, segment_id, sum(sizes), tombstones)
             return
+        if plan.deletes is not None:  # a delete_many, planned as a whole
+            keys, offsets, sizes, seqs, targets, locs = plan.deletes
+            self._hint.add_deletes(keys, offsets, sizes, seqs, targets)
+            index.remove_each(keys, locs)
+            self._made_dead = True
+            return
         add = self._hint.add
         put_here: dict[bytes, int] = {}
         for op, offset, size, seq, target, deletes in plan.accepted:

@@ -169,6 +169,29 @@ class HintBuilder:
         self._keys += KEY_END.join(keys)
         self._keys += KEY_END
 
+    def add_deletes(
+        self,
+        keys: list[bytes],
+        offsets: list[int],
+        sizes: list[int],
+        seqs: range,
+        targets: list[int],
+    ) -> None:
+        """:meth:`add` of a batch of tombstones, a column at a time."""
+        count = len(keys)
+        kinds, lengths, offset_column, size_column, seq_column, expiries, target_column = (
+            self._columns
+        )
+        kinds.extend(repeat(KIND_DELETE, count))
+        lengths.extend(map(len, keys))
+        offset_column.extend(offsets)
+        size_column.extend(sizes)
+        seq_column.extend(seqs)
+        expiries.extend(repeat(0.0, count))
+        target_column.extend(targets)
+        self._keys += KEY_END.join(keys)
+        self._keys += KEY_END
+
     @property
     def size(self) -> int:
         """The size of the hint file these entries make."""

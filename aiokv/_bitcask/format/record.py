@@ -214,6 +214,19 @@ def encode_batch_puts(
     return data, sizes
 
 
+def encode_batch_deletes(
+    first_seq: int, keys: list[bytes], targets: list[int]
+) -> tuple[bytearray, list[int]]:
+    """The batch record and the tombstones after it (see :func:`encode_delete`), numbered
+    from ``first_seq``, in one buffer, and the size of each tombstone."""
+    records = list(map(encode_delete, count(first_seq), keys, targets))
+    data = bytearray(BATCH_SIZE)
+    data += b"".join(records)
+    with memoryview(data) as view:
+        data[:BATCH_SIZE] = encode_batch(first_seq, view[BATCH_SIZE:], len(keys))
+    return data, list(map(len, records))
+
+
 def encode_delete(seq: int, key: bytes, target: int) -> bytes:
     """Encode a tombstone: the key is deleted as of ``seq``; its record was in ``target``."""
     body = (

@@ -297,6 +297,30 @@ class Index:
             self._deadlines.pop(key, None)
         return old
 
+    def remove_each(self, keys: list[bytes], locs: list[int]) -> None:
+        """:meth:`remove` of each key at its location (a ``delete_many``): an entry no longer
+        there (the reaper dropped an expired key meanwhile) is passed over."""
+        if self._named:  # a key kept by name may be among them: one at a time
+            for key, loc in zip(keys, locs, strict=True):
+                self.remove(key, loc)
+            return
+        get, pop, deadlines = self._dir.get, self._dir.pop, self._deadlines
+        live_bytes = self.live_bytes
+        removed = removed_bytes = key_bytes = 0
+        for key, loc in zip(keys, locs, strict=True):
+            if get(key) != loc:
+                continue
+            pop(key)
+            size = size_of(loc)
+            live_bytes[segment_of(loc)] -= size
+            removed += 1
+            removed_bytes += size
+            key_bytes += len(key)
+            if deadlines:
+                deadlines.pop(key, None)
+        self.tombstone_bytes -= tombstone_sizes(removed, key_bytes)
+        self.total_live_bytes -= removed_bytes
+
     def _promote(self, removed: bytes) -> None:
         """Give the directory entry ``removed`` held to a key kept by name for its hash."""
         for key, loc in self._named.items():
