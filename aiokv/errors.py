@@ -98,7 +98,9 @@ class StoreClosedError(DataStoreError):
 
 
 class StorePathError(DataStoreError):
-    """The store path is not a directory, or cannot be created or written."""
+    """A path given to the store cannot be used: the store's own (not a directory, or one
+    that cannot be created or written), a backup's (not empty), an export's (not a regular
+    file)."""
 
 
 class ImportFileError(DataStoreError, ValueError):
@@ -222,6 +224,13 @@ def incomplete_backup(path: Path) -> StorePathError:
     return StorePathError(
         f"{path} is a backup that was never finished (its copy was cut off): remove it and "
         "take the backup again"
+    )
+
+
+def not_a_file_target(path: Path, what: str) -> StorePathError:
+    return StorePathError(
+        f"cannot export to {path}: it is {what}, not a regular file (an export replaces its "
+        "target whole, by renaming a new file over it); nothing was written"
     )
 
 

@@ -431,6 +431,8 @@ class AsyncDataStore:
 
         :returns: how many keys were written.
         :raises InvalidKeyError: ``prefix`` is not a valid prefix.
+        :raises StorePathError: ``path`` exists and is not a regular file (a device, a FIFO,
+            a directory or a symbolic link); nothing was written.
         :raises StoreFullError, StoreIOError: the file could not be written (a full disk,
             say); nothing is left at ``path`` or beside it.
         :raises StoreClosedError: the store is not open.

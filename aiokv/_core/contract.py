@@ -190,6 +190,7 @@ class AsyncStore(Protocol):
         ``{"key", "value", "expires_at"}`` object a line), never leaving a half file there;
         return how many.
 
+        :raises StorePathError: ``path`` exists and is not a regular file; nothing is written.
         :raises StoreFullError, StoreIOError: the file could not be written; nothing is left.
         :raises StoreClosedError: the store is not open.
         """

@@ -18,6 +18,7 @@ from aiokv import (
     KeyExistsError,
     ManualClock,
     StoreFullError,
+    StorePathError,
 )
 
 SHAPES: dict[str, dict[str, Any]] = {
@@ -88,6 +89,31 @@ async def test_export_replaces_its_target_whole(store: AsyncDataStore, tmp_path:
     assert json.loads(target.read_text()) == {"key": "k", "value": {"v": 1}, "expires_at": None}
     assert sorted(os.listdir(tmp_path)) == ["out.jsonl", "store"]  # no temporary left
     assert os.stat(target).st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "symlink"])
+async def test_export_refuses_a_target_that_is_not_a_regular_file(
+    store: AsyncDataStore, tmp_path: Path, kind: str
+) -> None:
+    """The rename that replaces the target whole would replace a device node (as root), a
+    FIFO or a link itself: such a target is refused and left as it was."""
+    await store.create("k", {"v": 1})
+    target = tmp_path / "out"
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text("mine\n")
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "directory":
+        target.mkdir()
+    else:
+        target.symlink_to(kept)
+    before = os.lstat(target)
+    with pytest.raises(StorePathError, match=r"not a regular file.*nothing was written"):
+        await store.export_jsonl(target)
+    after = os.lstat(target)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+    assert kept.read_text() == "mine\n"
+    assert sorted(os.listdir(tmp_path)) == sorted(["kept.jsonl", "out", "store"])
 
 
 async def test_export_onto_a_full_disk_leaves_the_old_file(

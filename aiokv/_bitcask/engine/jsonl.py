@@ -17,6 +17,7 @@ import math
 import os
 import re
 import secrets
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ async def export(
         is written; None if it is no longer live (deleted or expired since its value was
         read): it is left out, rather than written with no deadline and brought back.
     """
+    await _threads.run(_check_target, path)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     count = 0
     try:
@@ -87,6 +89,23 @@ async def export(
         await _threads.run(functools.partial(_files.unlink, temporary, missing_ok=True))
         raise
     return count
+
+
+def _check_target(path: Path) -> None:
+    """Refuse a target the rename would wrongly replace: a device (``/dev/stdout``: root may
+    rename over the node), a FIFO, a directory or a symlink (the link, not its file, would be
+    replaced)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError:
+        return  # the write below reports what is wrong with the place
+    if stat.S_ISREG(mode):
+        return
+    kinds = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"))
+    what = next((name for test, name in kinds if test(mode)), "a device, FIFO or socket")
+    raise errors.not_a_file_target(path, what)
 
 
 def _line(key: str, value: dict[str, Any], deadline: float) -> bytes:
