@@ -149,8 +149,8 @@ def test_usage_errors_are_one_line_and_status_2(args: list[str], line: str | Non
     refused = run(*args)
     assert refused.status == 2
     assert len(refused.lines) == 1
-    if line is not None:
-        assert refused.lines == [line]
+    if line is not None:  # click's wording; the argument's case varies with typer's version
+        assert [text.lower() for text in refused.lines] == [line.lower()]
 
 
 def test_no_command_prints_the_help_and_status_2() -> None:
