@@ -37,6 +37,7 @@ import operator
 import struct
 import sys
 from array import array
+from collections.abc import Iterable
 from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, Final, NamedTuple, TypeAlias
@@ -155,19 +156,7 @@ class HintBuilder:
         expiries: list[float],
     ) -> None:
         """:meth:`add` of a batch of puts, a column at a time."""
-        count = len(keys)
-        kinds, lengths, offset_column, size_column, seq_column, expiry_column, targets = (
-            self._columns
-        )
-        kinds.extend(repeat(KIND_PUT, count))
-        lengths.extend(map(len, keys))
-        offset_column.extend(offsets)
-        size_column.extend(sizes)
-        seq_column.extend(seqs)
-        expiry_column.extend(expiries)
-        targets.extend(repeat(0, count))
-        self._keys += KEY_END.join(keys)
-        self._keys += KEY_END
+        self._add_columns(KIND_PUT, keys, offsets, sizes, seqs, expiries, repeat(0, len(keys)))
 
     def add_deletes(
         self,
@@ -178,17 +167,21 @@ class HintBuilder:
         targets: list[int],
     ) -> None:
         """:meth:`add` of a batch of tombstones, a column at a time."""
-        count = len(keys)
-        kinds, lengths, offset_column, size_column, seq_column, expiries, target_column = (
-            self._columns
-        )
-        kinds.extend(repeat(KIND_DELETE, count))
-        lengths.extend(map(len, keys))
-        offset_column.extend(offsets)
-        size_column.extend(sizes)
-        seq_column.extend(seqs)
-        expiries.extend(repeat(0.0, count))
-        target_column.extend(targets)
+        self._add_columns(KIND_DELETE, keys, offsets, sizes, seqs, repeat(0.0, len(keys)), targets)
+
+    def _add_columns(
+        self,
+        kind: int,
+        keys: list[bytes],
+        offsets: Iterable[int],
+        sizes: Iterable[int],
+        seqs: Iterable[int],
+        expiries: Iterable[float],
+        targets: Iterable[int],
+    ) -> None:
+        columns = (repeat(kind, len(keys)), map(len, keys), offsets, sizes, seqs, expiries, targets)
+        for column, values in zip(self._columns, columns, strict=True):
+            column.extend(values)
         self._keys += KEY_END.join(keys)
         self._keys += KEY_END
 
