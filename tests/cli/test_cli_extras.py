@@ -13,6 +13,8 @@ from _cli import Aiokv, Ran, no_traceback
 
 import aiokv as kv
 
+pytestmark = pytest.mark.slow  # each test runs the command in fresh interpreters
+
 BLOCKED = """
     import sys
 

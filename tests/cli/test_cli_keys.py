@@ -8,6 +8,8 @@ import re
 import pytest
 from _cli import Aiokv, Ran, run
 
+pytestmark = pytest.mark.slow  # each test runs the command in fresh interpreters
+
 SUMMARY = r"aiokv: {} in \d+\.\d\d s"
 
 
@@ -76,7 +78,6 @@ def test_bad_ttl_is_invalid_input(aiokv: Aiokv) -> None:
     )
 
 
-@pytest.mark.slow  # seven runs of the command
 def test_ttl_and_touch_set_and_clear_the_deadline(aiokv: Aiokv) -> None:
     assert aiokv("create", "k", "{}", "--ttl", "3600").status == 0
     deadline = json.loads(aiokv("export", "-").stdout)["expires_at"]
@@ -109,7 +110,6 @@ def test_delete_then_delete_again(aiokv: Aiokv) -> None:
     assert (again.status, again.lines) == (1, ["aiokv: key 'k' not found"])
 
 
-@pytest.mark.slow  # seven runs of the command
 def test_keys_json_prefix_limit_and_human(aiokv: Aiokv) -> None:
     for key in ("user:1", "user:2", "team:1"):
         aiokv("create", key, "{}")

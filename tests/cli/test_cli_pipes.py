@@ -10,9 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from _cli import Aiokv, no_traceback, popen, run
 
 import aiokv as kv
+
+pytestmark = pytest.mark.slow  # each test runs the command in fresh interpreters
 
 SECONDS = r"\d+\.\d\d s"
 

@@ -12,6 +12,8 @@ from _cli import Aiokv, run
 
 import aiokv as kv
 
+pytestmark = pytest.mark.slow  # each test runs the command in fresh interpreters
+
 SECONDS = r"\d+\.\d\d s"
 
 

@@ -10,6 +10,8 @@ import pytest
 from _server import TOKEN, Server
 from hypothesis import HealthCheck, settings
 
+pytestmark = pytest.mark.slow  # schemathesis: hundreds of requests
+
 schemathesis = pytest.importorskip("schemathesis")
 checks = pytest.importorskip("schemathesis.specs.openapi.checks")
 
