@@ -1,13 +1,14 @@
 """Requests per second and latency of ``aiokv serve``, against the framework's own floor.
 
 A real uvicorn process serves ``create_app`` on a loopback port (access log off), with one
-extra route that only this benchmark mounts: ``GET /bench/floor``, a constant JSON object,
-the least any request through Starlette and uvicorn costs. The client, in this process,
+extra route that only this benchmark mounts: ``GET /bench/floor``, a constant JSON object
+(the read's value, encoded once), the least any request through Starlette and uvicorn costs. The client, in this process,
 runs ``--clients`` concurrent tasks on one ``httpx.AsyncClient`` for ``--seconds`` (or
 ``--requests``, whichever ends first) per phase:
 
 * ``floor``: ``GET /bench/floor``;
-* ``create``: ``PUT /v1/keys/{key}`` of a new key with a ~100-byte value;
+* ``create``: ``PUT /v1/keys/{key}`` of a new 32-character key (the longest a key may be)
+  with the benchmarks' nested 1 KB value (an id, a 50-int array, 30 short fields, ...);
 * ``read``: ``GET /v1/keys/{key}`` of a created key, picked at random.
 
 It prints req/s, p50 and p99 of each, and each store phase's req/s as a ratio of the floor's,
@@ -39,10 +40,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import orjson
+from _bench.values import LONG_KEY_CHARS, nested_values
 
 HOST = "127.0.0.1"
 TARGETS = {"read": 0.7, "create": 0.5}
-VALUE = {"name": "Ada Lovelace", "email": "ada@example.com", "visits": 1234, "tags": ["a", "b"]}
+VALUE = nested_values(1, 1000)[0]
+VALUE_JSON = orjson.dumps(VALUE)  # the floor's answer: the read's body, encoded once
+
+
+def key_of(n: int) -> str:
+    return f"bench:{n}".ljust(LONG_KEY_CHARS, "-")
 
 
 # -- the server, in its own process --------------------------------------------------------
@@ -51,13 +59,13 @@ VALUE = {"name": "Ada Lovelace", "email": "ada@example.com", "visits": 1234, "ta
 def run_server(path: Path, port: int) -> None:
     import uvicorn
     from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
+    from starlette.responses import Response
 
     import aiokv
     from aiokv.server import create_app
 
     async def floor(request: Request) -> Response:
-        return JSONResponse({"floor": True})
+        return Response(VALUE_JSON, media_type="application/json")
 
     app = create_app(aiokv.AsyncDataStore(path))
     app.add_route("/bench/floor", floor, methods=["GET"])
@@ -160,8 +168,8 @@ async def measure(
             return await client.get("/bench/floor")
 
         async def create(n: int) -> httpx.Response:
-            key = f"bench:{n}"
-            response = await client.put(f"/v1/keys/{key}", json=VALUE)
+            key = key_of(n)
+            response = await client.put(f"/v1/keys/{key}", content=VALUE_JSON)
             created.append(key)
             return response
 
