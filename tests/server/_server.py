@@ -3,7 +3,9 @@ wait for ``/healthz``, stop it (imported by the tests and by ``conftest.py``).""
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import httpx
 
 HOST = "127.0.0.1"
 TOKEN = "s3cret-Token_42"  # the token of the ``guarded`` server
+PR_SET_PDEATHSIG = 1
 TIMEOUT = 10.0  # seconds, for every request
 STARTUP_DEADLINE = 20.0  # seconds for /healthz to answer 200
 
@@ -57,7 +60,14 @@ def launch(
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
+
+
+def _die_with_parent() -> None:
+    """In the child: be sent SIGTERM when the test process ends, also when it is killed, so
+    that no server outlives an interrupted run (Linux's PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
