@@ -2,9 +2,9 @@
 
 A real uvicorn process serves ``create_app`` on a loopback port (access log off), with one
 extra route that only this benchmark mounts: ``GET /bench/floor``, a constant JSON object
-(the read's value, encoded once), the least any request through Starlette and uvicorn costs. The client, in this process,
-runs ``--clients`` concurrent tasks on one ``httpx.AsyncClient`` for ``--seconds`` (or
-``--requests``, whichever ends first) per phase:
+(the read's value, encoded once), the least any request through Starlette and uvicorn
+costs. The client, in this process, runs ``--clients`` concurrent tasks on one
+``httpx.AsyncClient`` for ``--seconds`` (or ``--requests``, whichever ends first) per phase:
 
 * ``floor``: ``GET /bench/floor``;
 * ``create``: ``PUT /v1/keys/{key}`` of a new 32-character key (the longest a key may be)
