@@ -405,17 +405,10 @@ class Planner:
             seqs.start, keys, batch.values, batch.expiries, batch.encodings
         )
         plan = self._plan
-        start = self._cursor + BATCH_SIZE
-        offsets = list(accumulate(sizes[:-1], initial=start))
-        plan.parts = [data]  # the batch record is its first BATCH_SIZE bytes
+        offsets = list(accumulate(sizes[:-1], initial=self._cursor + BATCH_SIZE))
         plan.accepted = [(op, self._cursor, len(data), seqs.start, 0, None)]
         plan.creates = Creates(keys, offsets, sizes, seqs, batch.expiries, tombstones)
-        self._cursor += len(data)
-        self._hint += entries
-        self._disk += len(data)
-        self._tombstones += tombstones
-        batch.written = len(keys)
-        plan.batch = op
+        self._take_batch(op, data, entries, self._tombstones + tombstones)
 
     def _place_deletes(self, op: Op, batch: Batch) -> None:
         """:meth:`_place_batch` of a ``delete_many``: its live keys' tombstones laid out and
@@ -442,15 +435,22 @@ class Planner:
         data, sizes = encode_batch_deletes(seqs.start, keys, targets)
         plan = self._plan
         offsets = list(accumulate(sizes[:-1], initial=self._cursor + BATCH_SIZE))
-        plan.parts = [data]  # the batch record is its first BATCH_SIZE bytes
         plan.accepted = [(op, self._cursor, len(data), seqs.start, 0, None)]
         plan.deletes = Deletes(keys, offsets, sizes, seqs, targets, locs)
+        self._take_batch(op, data, entries, tombstones)
+
+    def _take_batch(self, op: Op, data: bytearray, entries: int, tombstones: int) -> None:
+        """Count a batch laid out at the cursor: ``data``, its batch record first, then its
+        records, with ``entries`` bytes of hint; ``tombstones`` is the delete room after it."""
+        batch = op.batch
+        assert batch is not None
+        self._plan.parts = [data]
+        self._plan.batch = op
         self._cursor += len(data)
         self._hint += entries
         self._disk += len(data)
         self._tombstones = tombstones
-        batch.written = len(keys)
-        plan.batch = op
+        batch.written = len(batch.key_bytes)
 
     def _live_at(self, key: bytes) -> int | None:
         """The location of ``key``'s live record, if it is live as of the batch's time."""
@@ -496,7 +496,6 @@ class Planner:
         data, sizes = encode_batch_puts(
             seqs.start, keys, batch.values, batch.expiries, batch.encodings
         )
-        plan.parts = [data]  # the batch record is its first BATCH_SIZE bytes
         offsets = accumulate(sizes[:-1], initial=self._cursor + BATCH_SIZE)
         for name, key, value, expiry, encoding, offset, size, seq in zip(
             batch.keys,
@@ -511,12 +510,7 @@ class Planner:
         ):
             item = Op(KIND_PUT, name, key, value, expiry, op.future, encoding)
             plan.accepted.append((item, offset, size, seq, 0, None))
-        self._cursor += len(data)
-        self._hint += sum(entry_size(len(key)) for key in keys)
-        self._disk += len(data)
-        self._tombstones = tombstones
-        batch.written = len(keys)
-        plan.batch = op
+        self._take_batch(op, data, sum(entry_size(len(key)) for key in keys), tombstones)
 
     def _unexpired(self, key: bytes, loc: int) -> bool:
         """Whether ``key``, indexed at ``loc``, is live as of the batch's time (an expired

@@ -206,12 +206,10 @@ def encode_batch_puts(
         built = _encode_puts_c(first_seq, keys, values, expiries, encodings, BATCH_SIZE)
     if built is None:
         records, sizes = encode_puts_py(first_seq, keys, values, expiries, encodings)
-        built = bytearray(BATCH_SIZE) + records, sizes
+        built = _after_room(records), sizes
     data, sizes = built
     assert isinstance(data, bytearray)  # the C function's answer with a headroom
-    with memoryview(data) as view:
-        data[:BATCH_SIZE] = encode_batch(first_seq, view[BATCH_SIZE:], len(keys))
-    return data, sizes
+    return _head(first_seq, data, len(keys)), sizes
 
 
 def encode_batch_deletes(
@@ -220,11 +218,23 @@ def encode_batch_deletes(
     """The batch record and the tombstones after it (see :func:`encode_delete`), numbered
     from ``first_seq``, in one buffer, and the size of each tombstone."""
     records = list(map(encode_delete, count(first_seq), keys, targets))
-    data = bytearray(BATCH_SIZE)
-    data += b"".join(records)
-    with memoryview(data) as view:
-        data[:BATCH_SIZE] = encode_batch(first_seq, view[BATCH_SIZE:], len(keys))
+    data = _head(first_seq, _after_room(b"".join(records)), len(keys))
     return data, list(map(len, records))
+
+
+def _after_room(records: bytes) -> bytearray:
+    """``records`` a batch record's room into a new buffer (see :func:`_head`)."""
+    data = bytearray(BATCH_SIZE)
+    data += records
+    return data
+
+
+def _head(first_seq: int, data: bytearray, count: int) -> bytearray:
+    """Put the batch record of the ``count`` records after ``data``'s first ``BATCH_SIZE``
+    bytes into those bytes, in place; return ``data``."""
+    with memoryview(data) as view:
+        data[:BATCH_SIZE] = encode_batch(first_seq, view[BATCH_SIZE:], count)
+    return data
 
 
 def encode_delete(seq: int, key: bytes, target: int) -> bytes:
