@@ -97,10 +97,8 @@ def _check_target(path: Path) -> None:
     replaced)."""
     try:
         mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return
     except OSError:
-        return  # the write below reports what is wrong with the place
+        return  # absent (the usual case); else the write below says what is wrong there
     if stat.S_ISREG(mode):
         return
     kinds = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"))
