@@ -182,6 +182,15 @@ _STORE_ROUTES: Final = {
 }
 
 _INT = {"type": "integer", "minimum": 0}
+_STATS_FIELDS: Final[dict[str, Any]] = {
+    "live_keys": _INT,
+    "live_bytes": _INT,
+    "dead_bytes": _INT,
+    "disk_bytes": _INT,
+    "segment_count": _INT,
+    "last_compaction": {"type": "number", "nullable": True},
+}
+"""The fields of ``aiokv.StoreStats``, every one of them in each answer."""
 _SCHEMAS: Final = {
     "Value": {"type": "object", "description": "A JSON object."},
     "Error": {
@@ -226,22 +235,8 @@ _SCHEMAS: Final = {
     },
     "Stats": {
         "type": "object",
-        "required": [
-            "live_keys",
-            "live_bytes",
-            "dead_bytes",
-            "disk_bytes",
-            "segment_count",
-            "last_compaction",
-        ],
-        "properties": {
-            "live_keys": _INT,
-            "live_bytes": _INT,
-            "dead_bytes": _INT,
-            "disk_bytes": _INT,
-            "segment_count": _INT,
-            "last_compaction": {"type": "number", "nullable": True},
-        },
+        "required": list(_STATS_FIELDS),
+        "properties": _STATS_FIELDS,
     },
 }
 

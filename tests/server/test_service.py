@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -99,6 +101,11 @@ def document(client: httpx.Client) -> dict[str, object]:
 
 
 class TestOpenAPI:
+    def test_its_stats_are_the_store_stats_fields(self, document: dict[str, Any]) -> None:
+        stats = document["components"]["schemas"]["Stats"]
+        fields = [field.name for field in dataclasses.fields(aiokv.StoreStats)]
+        assert list(stats["properties"]) == stats["required"] == fields
+
     def test_it_describes_every_route(self, document: dict[str, object]) -> None:
         paths = document["paths"]
         assert isinstance(paths, dict)
