@@ -12,8 +12,9 @@
  *   - a dict with no container among its values (the common value) is bounded in one pass;
  *   - otherwise a stack of (container, depth) is popped until empty. A container popped is a
  *     cycle if it is on the path of containers being walked, too deep past MAX_VALUE_DEPTH;
- *     else its brackets and commas (2 * len + 1) are counted, then its keys and scalar items,
- *     and its containers are pushed in order (so walked last first);
+ *     else its brackets and commas (len + 1, and a dict's len colons more) are counted, then
+ *     its keys and scalar items, and its containers are pushed in order (so walked last
+ *     first);
  *   - a list of BATCH or more exact dicts, none on the path, is bounded all at once: their
  *     brackets, then their keys and values, their values' containers pushed two levels down.
  *
@@ -33,9 +34,9 @@
  *
  * Cost: a few nanoseconds an item. Memory: the path (at most MAX_VALUE_DEPTH containers) and
  * its hash set live on the C stack (about 7 KiB); the stack of containers to walk starts there
- * too and grows on the heap only past INLINE_STACK containers: to MAX_VALUE_BYTES / 2 entries
- * at most, 128 KiB (each container counts two bytes in its parent before it is pushed), for a
- * value such as a list of 8,000 empty lists. The Python walk's stack of tuples takes four
+ * too and grows on the heap only past INLINE_STACK containers: to MAX_VALUE_BYTES entries at
+ * most, 256 KiB (each container counts a byte in its parent before it is pushed), for a value
+ * such as a list of 16,000 empty lists. The Python walk's stack of tuples takes four
  * times that there. The hostile values of benchmarks/bench_codec.py (a 1 GiB string, lists of
  * 10**7 items, lists 10**5 deep) are refused with about 1 KiB traced in all.
  */
@@ -213,7 +214,7 @@ length_of(PyObject *obj)
 
 /* Add a string's least JSON size: at least a byte a character, and the quotes. The bound is
    checked against the limit only where the Python walk checks it, so that the two give the
-   same number even past the limit (in an int64_t, the items of the MAX_VALUE_BYTES / 2
+   same number even past the limit (in an int64_t, the items of the MAX_VALUE_BYTES
    containers at most looked at cannot overflow). */
 static inline int
 add_str(Walk *w, PyObject *str)
@@ -334,7 +335,10 @@ add_dicts(Walk *w, PyObject *list, Py_ssize_t depth)
 static int
 add_container(Walk *w, PyObject *obj, Py_ssize_t depth)
 {
-    w->least += 2 * (int64_t)length_of(obj) + 1; /* brackets, commas (and a dict's colons) */
+    /* Brackets and commas, n + 1 for n items (two for none: a lower bound), and a dict's n
+       colons more. */
+    int64_t size = (int64_t)length_of(obj);
+    w->least += (PyDict_Check(obj) ? 2 * size : size) + 1;
     if (w->least > MAX_VALUE_BYTES) {
         return STOP; /* before looking at a single item: a list of 10**7 costs nothing */
     }

@@ -210,7 +210,7 @@ def _least_json_size_py(value: dict[Any, Any]) -> tuple[int, int]:
     encoded: an encoder would build (and orjson reserves several times) its whole JSON first,
     which can exhaust the memory of the process. A container's length is counted before any
     of its items is looked at, and the walk stops as soon as the bound passes the limit, so
-    it looks at no more than about ``MAX_VALUE_BYTES / 2`` items whatever the value's size.
+    it looks at no more than about ``MAX_VALUE_BYTES`` items whatever the value's size.
 
     The walk is most of the cost of a create, so it stays out of Python's bytecode where it
     can: a container whose items are all exact scalars or all exact strings is bounded with
@@ -286,8 +286,10 @@ def _least_nested_json_size(value: dict[Any, Any]) -> tuple[int, int]:
         if depth > MAX_VALUE_DEPTH:
             return -1, _OTHER
         kind = type(item)
-        # The brackets, the commas (and a dict's colons).
-        least += 2 * (len(item) if kind is dict or kind is list else _own_len(item)) + 1
+        # The brackets and commas: n + 1 for n items (two for none, so a lower bound), and a
+        # dict's n colons more.
+        size = len(item) if kind is dict or kind is list else _own_len(item)
+        least += (size if kind is list or not issubclass(kind, dict) else 2 * size) + 1
         if least > MAX_VALUE_BYTES:
             break  # before looking at a single item: a list of 10**7 costs nothing
         inside.add(key)

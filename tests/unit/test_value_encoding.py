@@ -194,6 +194,38 @@ def test_accepts_exactly_what_the_json_path_accepts(value: dict[str, Any]) -> No
     assert json.loads(data) == value  # whichever encoder wrote it, it is plain JSON
 
 
+def _exactly(size: int, inner: Any) -> dict[str, Any]:
+    """A value holding ``inner`` whose JSON is ``size`` bytes, padded by its key."""
+    room = size - len(orjson.dumps({"": inner}))
+    assert room >= 0
+    return {"k" * room: inner}
+
+
+_SHARED_ROW = [""] * 11
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        pytest.param([""] * 5_000, id="empty-strings"),
+        pytest.param([[]] * 5_000, id="empty-lists"),
+        pytest.param([[0, 1]] * 2_000, id="short-lists"),
+        pytest.param([[[""] * 11 for _ in range(16)] for _ in range(22)], id="lists-of-lists"),
+        pytest.param([[_SHARED_ROW] * 16] * 22, id="shared-lists"),
+        pytest.param([{"a": [1]}] * 1_000, id="records-of-lists"),
+    ],
+)
+def test_a_value_of_many_short_lists_is_stored_up_to_the_limit(inner: Any) -> None:
+    """Guards the walk's bound of a list: n + 1 bytes of brackets and commas. Counted as a
+    dict's 2n + 1, a value of 12 KiB made of short lists was refused as too large."""
+    value = _exactly(MAX_VALUE_BYTES, inner)
+    data, _encoding = encode_value(value)
+    assert len(data) == MAX_VALUE_BYTES
+    assert orjson.loads(data) == value
+    with pytest.raises(ValueTooLargeError):
+        encode_value(_exactly(MAX_VALUE_BYTES + 1, inner))
+
+
 # -- the walk before the encoder: what it accepts and refuses is what it always did ----------
 #
 # The oracle: ``encode_value`` and its walk as they were before the walk was made fast (at
@@ -256,7 +288,9 @@ def _oracle_least_nested_json_size(value: dict[Any, Any]) -> int:
             if depth > MAX_VALUE_DEPTH:
                 return -1
             seen.add(id(item))
-            least += 2 * len(item) + 1
+            # The one change from e7320f1: a list's brackets and commas are n + 1, not 2n + 1
+            # (which refused values of many short lists well within the limit).
+            least += (2 * len(item) if isinstance(item, dict) else len(item)) + 1
             if isinstance(item, dict):
                 for key in item:
                     if isinstance(key, str):
