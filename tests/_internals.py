@@ -14,7 +14,6 @@ from aiokv import AsyncDataStore
 from aiokv._bitcask import options
 from aiokv._bitcask.engine import compaction, iterate, recovery, verify, writer
 from aiokv._bitcask.engine.compaction import Compactor, _pieces
-from aiokv._bitcask.engine.iterate import check_prefix
 from aiokv._bitcask.engine.lifecycle import Engine
 from aiokv._bitcask.engine.reader import Reader
 from aiokv._bitcask.engine.recovery import Recovered, recover
@@ -78,6 +77,7 @@ from aiokv._bitcask.system.files import KILL_EXIT_CODE, FileSystem
 from aiokv._bitcask.system.segment import Segment
 from aiokv._core import chunks, codec
 from aiokv._core.blocking import BlockingStore
+from aiokv._core.checks import check_prefix
 from aiokv._core.chunks import BlockingChunks, made, release, take
 from aiokv._core.codec import (
     MAX_VALUE_BYTES,

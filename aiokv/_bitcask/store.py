@@ -12,14 +12,11 @@ different tasks, and a task group must be entered and left in one.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import enum
-import operator
 import os
 import weakref
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -27,7 +24,7 @@ from typing import Any, Final
 from aiokv import errors
 from aiokv._bitcask.engine import jsonl as _jsonl
 from aiokv._bitcask.engine.backup import backup as _backup
-from aiokv._bitcask.engine.iterate import Iteration, check_prefix, iterate_items, iterate_keys
+from aiokv._bitcask.engine.iterate import Iteration, iterate_items, iterate_keys
 from aiokv._bitcask.engine.lifecycle import Engine
 from aiokv._bitcask.engine.plan import Batch, Op, RecordMoved
 from aiokv._bitcask.engine.verify import verify as _verify
@@ -37,8 +34,9 @@ from aiokv._bitcask.index.index import Index
 from aiokv._bitcask.options import DEFAULT_MAX_SIZE, Durability, Options
 from aiokv._bitcask.system import threads as _threads
 from aiokv._bitcask.system.paths import StrPath, resolve_path
+from aiokv._core.checks import batch_chunks, check_prefix, checked_keys, encoded, refuse_repeats
 from aiokv._core.clock import Clock, SystemClock
-from aiokv._core.codec import VALUE_JSON, check_key, check_ttl, encode_value, encode_values
+from aiokv._core.codec import VALUE_JSON, check_key, check_ttl, encode_value
 from aiokv._core.handoff import Handoff
 from aiokv._core.stats import StoreStats
 from aiokv._core.verify_report import VerifyReport
@@ -339,7 +337,7 @@ class AsyncDataStore:
         """
         if self._state is not _OPEN:
             raise errors.not_open(self._state.value)
-        wanted = _checked_keys(keys, "read_many")
+        wanted = checked_keys(keys, "read_many")
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(wanted), READ_MANY_PER_YIELD):
             if start:  # the loop is not held for long, as a task reading in a loop is not
@@ -395,13 +393,13 @@ class AsyncDataStore:
         writer = self._open_engine().writer
         seconds = None if ttl is None else check_ttl(ttl)
         batch = Batch(KIND_PUT, [], [])
-        async for keys, values in _chunks(items, "create_many"):
+        async for keys, values in batch_chunks(items, "create_many"):
             batch.keys += keys
             batch.key_bytes += map(check_key, keys)
-            data, encodings = _encoded(keys, values)
+            data, encodings = encoded(keys, values)
             batch.values += data
             batch.encodings += encodings
-        _refuse_repeats(batch)
+        refuse_repeats(batch.keys, batch.key_bytes)
         if not batch.keys:
             return
         now = self._clock.time()
@@ -559,7 +557,7 @@ class AsyncDataStore:
 
     def _read_many_from_thread(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """:meth:`read_many` in the calling thread, as :meth:`_read_from_thread` reads."""
-        wanted = _checked_keys(keys, "read_many")
+        wanted = checked_keys(keys, "read_many")
         found: dict[str, dict[str, Any]] = {}
         for key in wanted:
             with contextlib.suppress(KeyNotFoundError):
@@ -734,72 +732,6 @@ class AsyncDataStore:
         )
 
 
-BATCH_ITEMS_PER_YIELD: Final = 1024
-"""Items of a ``create_many`` checked and encoded between two yields to the event loop."""
-
-
-async def _chunks(
-    items: Mapping[str, dict[str, Any]] | Iterable[tuple[str, dict[str, Any]]], method: str
-) -> AsyncIterator[tuple[list[str], list[Any]]]:
-    """The keys and values of a batch, a piece at a time, giving the loop back between two:
-    a batch of a million is checked and encoded without holding the loop for all of it."""
-    if isinstance(items, (str, bytes)):
-        raise errors.not_pairs(method)
-    if isinstance(items, Mapping):
-        keys, values = list(items.keys()), list(items.values())
-    else:
-        try:
-            pairs = list(items)
-        except TypeError:
-            raise errors.not_pairs(method) from None
-        if not _all_pairs(pairs):
-            raise errors.not_pairs(method)
-        keys, values = list(map(_FIRST, pairs)), list(map(_SECOND, pairs))
-    for start in range(0, len(keys), BATCH_ITEMS_PER_YIELD):
-        if start:
-            await asyncio.sleep(0)
-        end = start + BATCH_ITEMS_PER_YIELD
-        yield keys[start:end], values[start:end]
-
-
-_FIRST = operator.itemgetter(0)
-_SECOND = operator.itemgetter(1)
-
-
-def _is_pair(item: object) -> bool:
-    return isinstance(item, (tuple, list)) and len(item) == 2
-
-
-_PAIR_TYPES: Final = frozenset({tuple, list})
-
-
-def _all_pairs(items: list[Any]) -> bool:
-    # Two C-level passes answer for the usual items (exact tuples or lists): a Python call
-    # per item cost as much as encoding a small value. Subclasses (a named tuple) go one by one.
-    if _PAIR_TYPES.issuperset(map(type, items)):
-        return not items or set(map(len, items)) == {2}
-    return all(map(_is_pair, items))
-
-
-def _encoded(keys: list[str], values: list[Any]) -> tuple[list[bytes], list[int]]:
-    """Each value encoded (a C-level pass); an error names its key (a batch has many)."""
-    try:
-        return encode_values(values)
-    except DataStoreError as exc:
-        for key, value in zip(keys, values, strict=True):
-            try:
-                encode_value(value)
-            except DataStoreError:
-                raise type(exc)(f"key {errors.describe_key(key)}: {exc}") from None
-        raise
-
-
-def _refuse_repeats(batch: Batch) -> None:
-    if len(set(batch.key_bytes)) < len(batch.key_bytes):
-        counts = collections.Counter(batch.keys)
-        raise errors.keys_repeated([key for key, seen in counts.items() if seen > 1])
-
-
 READ_MANY_PER_YIELD: Final = 256
 """Keys ``read_many`` reads between two yields to the loop: about half a millisecond."""
 
@@ -812,15 +744,6 @@ def _read_into(
             found[key] = read(key)
         except KeyNotFoundError:
             pass
-
-
-def _checked_keys(keys: Iterable[str], method: str) -> list[str]:
-    """``keys`` as a list, each checked as a key, before any is used."""
-    if isinstance(keys, str):
-        raise errors.keys_not_str(method)
-    listed = list(keys)
-    deque(map(check_key, listed), maxlen=0)  # each checked, in C-level passes
-    return listed
 
 
 _stores: weakref.WeakSet[AsyncDataStore] = weakref.WeakSet()

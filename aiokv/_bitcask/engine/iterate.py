@@ -78,8 +78,7 @@ from aiokv._bitcask.index.keydir import check_hint_entries
 from aiokv._bitcask.system import files as _files
 from aiokv._bitcask.system import threads as _threads
 from aiokv._bitcask.system.segment import Segment
-from aiokv._core.codec import MAX_KEY_LENGTH
-from aiokv.errors import InvalidKeyError, KeyNotFoundError
+from aiokv.errors import KeyNotFoundError
 
 T = TypeVar("T")
 
@@ -104,29 +103,6 @@ ITEM_BYTES_PER_STEP: Final = 256 * 1024
 """About the most record bytes whose values one step of ``items`` decodes."""
 
 _KINDS: Final = (KIND_PUT, KIND_DELETE)  # the records that carry a key (not a batch record)
-
-
-def check_prefix(prefix: object) -> bytes:
-    """The UTF-8 bytes of ``prefix``, checked as a key would be, but for its length: from 0
-    (every key) to ``MAX_KEY_LENGTH`` characters.
-
-    A ``str`` starts with a prefix exactly when its UTF-8 bytes start with the prefix's, so
-    the keys are matched as the bytes the records hold, with no decoding.
-    """
-    if not isinstance(prefix, str):
-        raise InvalidKeyError(f"prefix must be a str, not {type(prefix).__name__}")
-    if len(prefix) > MAX_KEY_LENGTH:
-        raise InvalidKeyError(
-            f"prefix must be at most {MAX_KEY_LENGTH} characters, got {len(prefix)}: "
-            f"{errors.describe_key(prefix)}"
-        )
-    try:
-        return str.encode(prefix, "utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidKeyError(
-            f"prefix is not encodable as UTF-8 (lone surrogate at {exc.start}): "
-            f"{errors.describe_key(prefix)}"
-        ) from None
 
 
 # -- what one step looks at ------------------------------------------------------------------
