@@ -11,6 +11,7 @@ from aiokv._bitcask.store import AsyncDataStore
 from aiokv._bitcask.sync import DataStore
 from aiokv._core.clock import Clock, ManualClock, SystemClock
 from aiokv._core.codec import MAX_KEY_LENGTH, MAX_TTL_S, MAX_VALUE_BYTES, MAX_VALUE_DEPTH
+from aiokv._core.contract import AsyncStore
 from aiokv._core.stats import StoreStats
 from aiokv._core.verify_report import Problem, VerifyReport
 from aiokv.errors import (
@@ -24,11 +25,13 @@ from aiokv.errors import (
     InvalidValueError,
     KeyExistsError,
     KeyNotFoundError,
+    NotSupportedError,
     StoreClosedError,
     StoreFullError,
     StoreIOError,
     StoreLockedError,
     StorePathError,
+    StoreUnavailableError,
     ValueTooLargeError,
 )
 
@@ -41,6 +44,7 @@ __all__ = [
     "MAX_VALUE_BYTES",
     "MAX_VALUE_DEPTH",
     "AsyncDataStore",
+    "AsyncStore",
     "BlockingCallError",
     "Clock",
     "CorruptionError",
@@ -54,6 +58,7 @@ __all__ = [
     "KeyExistsError",
     "KeyNotFoundError",
     "ManualClock",
+    "NotSupportedError",
     "Problem",
     "StoreClosedError",
     "StoreFullError",
@@ -61,6 +66,7 @@ __all__ = [
     "StoreLockedError",
     "StorePathError",
     "StoreStats",
+    "StoreUnavailableError",
     "SystemClock",
     "ValueTooLargeError",
     "VerifyReport",

@@ -18,6 +18,8 @@ Errors that describe a bad argument are also the built-in a caller would expect
     ├── StoreClosedError
     ├── StorePathError
     ├── StoreIOError
+    ├── StoreUnavailableError
+    ├── NotSupportedError          (also NotImplementedError)
     ├── CorruptionError
     └── BlockingCallError          (also RuntimeError)
 """
@@ -40,11 +42,13 @@ __all__ = [
     "InvalidValueError",
     "KeyExistsError",
     "KeyNotFoundError",
+    "NotSupportedError",
     "StoreClosedError",
     "StoreFullError",
     "StoreIOError",
     "StoreLockedError",
     "StorePathError",
+    "StoreUnavailableError",
     "ValueTooLargeError",
 ]
 
@@ -116,6 +120,18 @@ class StoreIOError(DataStoreError):
     """
 
 
+class StoreUnavailableError(DataStoreError):
+    """A store served by another process (Redis) cannot be reached, or cannot answer now
+    (refused, timed out, read-only, loading), after the retries the store allows. The same
+    store object works again once the server is back. A write whose reply was lost says that
+    its outcome is unknown."""
+
+
+class NotSupportedError(DataStoreError, NotImplementedError):
+    """The backend has no such operation (``backup`` of a Redis store: Redis's own tools do
+    it); the message says what to use instead."""
+
+
 class CorruptionError(DataStoreError):
     """A record failed its checksum or does not parse. The message names the file and offset."""
 
@@ -156,6 +172,14 @@ def _first_ten(keys: list[str]) -> str:
 def keys_exist(keys: list[str]) -> KeyExistsError:
     """A ``create_many`` of keys some of which are live: the first ten are named."""
     return KeyExistsError(f"keys already exist: {_first_ten(keys)}; nothing was written")
+
+
+def keys_skipped(keys: list[str]) -> KeyExistsError:
+    """A ``create_many(atomic=False)`` that passed over the keys already live and wrote the
+    others: the first ten are named."""
+    return KeyExistsError(
+        f"keys already exist: {_first_ten(keys)}; they were skipped, the other keys written"
+    )
 
 
 def keys_repeated(keys: list[str]) -> InvalidKeyError:

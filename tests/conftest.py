@@ -1,7 +1,8 @@
 """Fixtures shared by the test modules, and the markers set from the test's folder.
 
 The test files are sorted into folders by what they test: ``unit/``, ``api/``, ``crash/``,
-``fuzz/``, and the faces outside the library, ``cli/`` and ``server/``. Each test gets the
+``fuzz/``, the faces outside the library, ``cli/`` and ``server/``, and ``contract/``, run
+on every backend (local, Redis, Redis Cluster). Each test gets the
 marker of its folder, so ``pytest -m crash`` runs the crash tests; ``slow`` and ``purepy`` are
 set in the modules (see pyproject.toml for all markers).
 """
@@ -26,7 +27,7 @@ SMALL_MAX_SIZE = 2**20
 PYTHON = sys.executable
 
 TESTS = Path(__file__).parent
-FOLDERS = ("unit", "api", "crash", "fuzz", "cli", "server")
+FOLDERS = ("unit", "api", "crash", "fuzz", "cli", "server", "contract")
 """The folders of test files; each is also the name of the marker its tests get."""
 
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import os
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
 from aiokv import errors
-from aiokv._bitcask.engine import jsonl as _jsonl
 from aiokv._bitcask.engine.backup import backup as _backup
 from aiokv._bitcask.engine.iterate import Iteration, iterate_items, iterate_keys
 from aiokv._bitcask.engine.lifecycle import Engine
@@ -32,8 +32,10 @@ from aiokv._bitcask.engine.writer import Writer
 from aiokv._bitcask.format.record import KIND_BATCH, KIND_DELETE, KIND_PUT
 from aiokv._bitcask.index.index import Index
 from aiokv._bitcask.options import DEFAULT_MAX_SIZE, Durability, Options
+from aiokv._bitcask.system import files as _files
 from aiokv._bitcask.system import threads as _threads
 from aiokv._bitcask.system.paths import StrPath, resolve_path
+from aiokv._core import jsonl as _jsonl
 from aiokv._core.checks import batch_chunks, check_prefix, checked_keys, encoded, refuse_repeats
 from aiokv._core.clock import Clock, SystemClock
 from aiokv._core.codec import VALUE_JSON, check_key, check_ttl, encode_value
@@ -439,9 +441,19 @@ class AsyncDataStore:
         target = resolve_path(path)
         items = self.items(prefix)
         try:
-            return await _jsonl.export(items, self._deadline_of, target)
+            return await _jsonl.export(self._with_deadlines(items), target, _FILES)
         finally:
             await items.aclose()
+
+    async def _with_deadlines(
+        self, items: AsyncIterator[tuple[str, dict[str, Any]]]
+    ) -> AsyncIterator[tuple[str, dict[str, Any], float]]:
+        """``items`` with each key's deadline, asked as the key is written; a key no longer
+        live by then is left out."""
+        async for key, value in items:
+            deadline = self._deadline_of(key)
+            if deadline is not None:
+                yield key, value, deadline
 
     async def import_jsonl(self, path: StrPath, *, skip_existing: bool = False) -> int:
         """Create the entries of a JSON Lines file as :meth:`export_jsonl` writes them,
@@ -482,8 +494,11 @@ class AsyncDataStore:
                 return len(entries)
             return 0
 
+        async def live_among(keys: list[str]) -> set[str]:
+            return {key for key in keys if self._is_live(key)}
+
         return await _jsonl.import_(
-            resolve_path(path), self._clock.time, self._is_live, write, skip_existing
+            resolve_path(path), self._clock.time, live_among, write, skip_existing, _FILES
         )
 
     def _deadline_of(self, key: str) -> float | None:
@@ -745,6 +760,15 @@ def _read_into(
         except KeyNotFoundError:
             pass
 
+
+_FILES: Final = _jsonl.FileCalls(
+    _threads.run,
+    _files.create_file,
+    _files.sync_directory,
+    functools.partial(_files.unlink, missing_ok=True),
+)
+"""The file calls of an export or import: counted threads (see ``system.threads``), and the
+store's own file system, which the fault tests fail."""
 
 _stores: weakref.WeakSet[AsyncDataStore] = weakref.WeakSet()
 """Every store object of this process, to be told of a fork."""

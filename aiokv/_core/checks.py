@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import operator
+import os
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 from aiokv import errors
 from aiokv._core.codec import MAX_KEY_LENGTH, check_key, encode_value, encode_values
-from aiokv.errors import DataStoreError, InvalidKeyError
+from aiokv.errors import DataStoreError, InvalidKeyError, InvalidOptionError
 
 BATCH_ITEMS_PER_YIELD: Final = 1024
 """Items of a ``create_many`` checked and encoded between two yields to the event loop."""
@@ -44,6 +46,19 @@ def check_prefix(prefix: object) -> bytes:
             f"prefix is not encodable as UTF-8 (lone surrogate at {exc.start}): "
             f"{errors.describe_key(prefix)}"
         ) from None
+
+
+def check_path(path: object) -> Path:
+    """``path`` (a ``str`` or ``os.PathLike`` of one) made absolute, so that a later ``chdir``
+    cannot move what it names."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidOptionError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise InvalidOptionError("path must be a str path, not bytes")
+    if not text:
+        raise InvalidOptionError("path must not be empty")
+    return Path(os.path.abspath(text))
 
 
 def checked_keys(keys: Iterable[str], method: str) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from itertools import chain
 from typing import Any, Final, NoReturn
@@ -524,6 +525,29 @@ def decode_value(data: bytes | memoryview, encoding: int) -> dict[str, Any]:
         orjson.loads(data) if encoding == VALUE_JSON64 else json.loads(bytes(data))
     )
     return result
+
+
+LONG_DIGITS: Final = re.compile(rb"[0-9]{19}")
+"""A run of digits as long as 2**63's: an integer orjson may read as a float."""
+
+
+def decode_json(data: bytes) -> dict[str, Any]:
+    """Decode a value's compact JSON stored without its encoding (by a backend other than
+    the local engine): orjson, unless the JSON may hold an integer beyond 64 bits (which
+    orjson reads as a float, changing it) or nests past orjson's limit; ``json`` then.
+
+    :raises ValueError: ``data`` is not JSON, or not a JSON object.
+    """
+    if LONG_DIGITS.search(data) is None:
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            value = json.loads(data)  # too deep for orjson; or not JSON: json says so too
+    else:
+        value = json.loads(data)
+    if type(value) is not dict:
+        raise ValueError(f"a JSON {type(value).__name__}, not an object")
+    return value
 
 
 def _depth(value: object) -> int:

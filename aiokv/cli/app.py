@@ -45,6 +45,16 @@ def main_options(
             show_default=False,
         ),
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            metavar="URL",
+            help="A Redis store instead: redis://host:port/db, rediss:// (TLS), "
+            "redis+cluster://host:port (needs aiokv[redis]).",
+            show_default=False,
+        ),
+    ] = None,
     json: Annotated[
         bool | None,
         typer.Option(
@@ -59,7 +69,7 @@ def main_options(
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    ctx.obj = Settings.chosen(path, json)
+    ctx.obj = Settings.chosen(path, json, url)
 
 
 # In the order the help lists them: the keys, then the store, then the files, then the server.

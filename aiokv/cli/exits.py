@@ -19,11 +19,13 @@ from aiokv.errors import (
     InvalidValueError,
     KeyExistsError,
     KeyNotFoundError,
+    NotSupportedError,
     StoreClosedError,
     StoreFullError,
     StoreIOError,
     StoreLockedError,
     StorePathError,
+    StoreUnavailableError,
 )
 
 OK: Final = 0
@@ -70,10 +72,13 @@ EXIT_CODES: Final[tuple[tuple[type[BaseException], int], ...]] = (
     (StorePathError, FAILED),
     (InputError, FAILED),
     (UsageProblem, USAGE),
+    # A command the store's backend has not (verify or backup of a Redis store).
+    (NotSupportedError, USAGE),
     (StoreLockedError, LOCKED),
     (CorruptionError, CORRUPT),
     (StoreFullError, NO_ROOM_OR_IO),
     (StoreIOError, NO_ROOM_OR_IO),
+    (StoreUnavailableError, NO_ROOM_OR_IO),  # the Redis server of --url cannot be reached
     (OSError, NO_ROOM_OR_IO),
     # Neither can happen to a store the command opens and closes itself: if one does, it is
     # aiokv's fault, not the user's input.
@@ -104,8 +109,10 @@ def describe(exc: BaseException) -> str:
 
 
 HELP_TABLE: Final = (
-    "Exit status: 0 ok; 1 not found, already exists or invalid input; 2 usage; "
+    "Exit status: 0 ok; 1 not found, already exists or invalid input; 2 usage (or a command "
+    "the store has not); "
     "3 store locked by another process; 4 damaged data (also problems found by verify); "
-    "5 store or disk full, or an I/O error; 130 interrupted; 141 stdout closed early."
+    "5 store or disk full, an I/O error, or the Redis server unreachable; 130 interrupted; "
+    "141 stdout closed early."
 )
 """The statuses in a sentence for ``aiokv --help`` (the README has them as a table)."""

@@ -37,7 +37,7 @@ def serve(
     except ImportError:
         _refuse(NEEDS_EXTRA)
     try:
-        server.serve(settings.path, host=host, port=port, token=token)
+        server.serve(settings.path, host=host, port=port, token=token, url=settings.url)
     except server.ServeRefusedError as exc:
         _refuse(f"aiokv serve: {exc}")
     except SystemExit as exc:

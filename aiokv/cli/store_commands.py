@@ -19,12 +19,12 @@ def stats(ctx: typer.Context) -> None:
     settings = settings_of(ctx)
     with settings.open_store() as store:
         found = store.stats()
-        path = str(store.path)
+        where = str(store.path) if isinstance(store, aiokv.DataStore) else str(settings.url)
     if settings.json:
         print_json(stats_object(found), pretty=False)
     else:
         # The command opens every store with the default cap: that is the one that applies.
-        print_stats_table(found, path, aiokv.DEFAULT_MAX_SIZE)
+        print_stats_table(found, where, aiokv.DEFAULT_MAX_SIZE)
 
 
 def compact(ctx: typer.Context) -> None:

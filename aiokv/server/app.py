@@ -20,11 +20,12 @@ from aiokv.server.page import PAGE_PATHS, page_routes
 from aiokv.server.routes import API_ROUTES, Service
 
 
-def create_app(store: aiokv.AsyncDataStore, *, token: str | None = None) -> Starlette:
+def create_app(store: aiokv.AsyncStore, *, token: str | None = None) -> Starlette:
     """The HTTP API and page over ``store``, which the app opens at its startup and closes at
     its shutdown (its ASGI lifespan): one store for the life of the server process.
 
-    :param store: a store not yet opened, e.g. ``aiokv.AsyncDataStore(path)``.
+    :param store: a store not yet opened, e.g. ``aiokv.AsyncDataStore(path)`` or
+        ``aiokv.redis.AsyncRedisStore(url)``.
     :param token: when given, every route but ``/healthz`` and the page's files needs
         ``Authorization: Bearer <token>``.
     """

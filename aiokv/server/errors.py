@@ -40,6 +40,8 @@ STATUS_OF: Final[dict[type[DataStoreError], int]] = {
     aiokv.StoreClosedError: 503,
     aiokv.StoreLockedError: 503,
     aiokv.StoreIOError: 503,
+    aiokv.StoreUnavailableError: 503,  # the Redis server behind it cannot be reached
+    aiokv.NotSupportedError: 501,
     # The server's own fault, not the request's.
     aiokv.StorePathError: 500,
     aiokv.CorruptionError: 500,

@@ -40,7 +40,7 @@ _RAW_PREFIX: Final = KEY_PREFIX.encode("ascii")
 class Service:
     """What the routes share: the store, and whether it is open (the lifespan sets it)."""
 
-    store: aiokv.AsyncDataStore
+    store: aiokv.AsyncStore
     is_open: bool = False
     startup_error: DataStoreError | None = None
 
@@ -50,7 +50,7 @@ def service_of(request: Request) -> Service:
     return service
 
 
-def store_of(request: Request) -> aiokv.AsyncDataStore:
+def store_of(request: Request) -> aiokv.AsyncStore:
     return service_of(request).store
 
 

@@ -38,9 +38,12 @@ def check_binding(host: str, token: str | None) -> None:
         )
 
 
-def serve(path: Path | None, *, host: str, port: int, token: str | None) -> None:
-    """Serve the store at ``path`` (``None``: the default store) on ``host:port`` until the
-    server is stopped; the store is open for exactly as long as the server runs.
+def serve(
+    path: Path | None, *, host: str, port: int, token: str | None, url: str | None = None
+) -> None:
+    """Serve the store at ``path`` (``None``: the default store), or the Redis store at
+    ``url``, on ``host:port`` until the server is stopped; the store is open for exactly as
+    long as the server runs.
 
     :raises ServeRefusedError: ``host`` is not a loopback address and ``token`` is ``None``,
         or the token is one no client could send (empty, edge spaces, control characters);
@@ -50,7 +53,7 @@ def serve(path: Path | None, *, host: str, port: int, token: str | None) -> None
     :raises SystemExit: uvicorn could not listen on ``host:port`` (it logs why).
     """
     check_binding(host, token)
-    app = create_app(aiokv.AsyncDataStore(path), token=token)
+    app = create_app(_store(path, url), token=token)
     service: Service = app.state.service
     config = uvicorn.Config(
         _BriefStartupFailure(app, service),
@@ -69,6 +72,14 @@ def serve(path: Path | None, *, host: str, port: int, token: str | None) -> None
         raise
     if service.startup_error is not None:  # uvicorn before 0.35 returns instead
         raise service.startup_error
+
+
+def _store(path: Path | None, url: str | None) -> aiokv.AsyncStore:
+    if url is None:
+        return aiokv.AsyncDataStore(path)
+    from aiokv.redis import AsyncRedisStore  # the redis extra, needed only here
+
+    return AsyncRedisStore(url)
 
 
 class _BriefStartupFailure:

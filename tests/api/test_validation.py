@@ -443,6 +443,8 @@ ERRORS = [
     (aiokv.StoreIOError, []),
     (aiokv.CorruptionError, []),
     (aiokv.BlockingCallError, [RuntimeError]),
+    (aiokv.StoreUnavailableError, []),
+    (aiokv.NotSupportedError, [NotImplementedError, RuntimeError]),
 ]
 
 

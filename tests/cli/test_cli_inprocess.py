@@ -78,6 +78,8 @@ EXPECTED = {
     "CorruptionError": 4,
     "StoreFullError": 5,
     "StoreIOError": 5,
+    "StoreUnavailableError": 5,
+    "NotSupportedError": 2,
     "DataStoreError": 5,
     "StoreClosedError": 70,
     "BlockingCallError": 70,

@@ -36,10 +36,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "aiokv._bitcask.store": FACES,
     "aiokv._bitcask.sync": FACES,
     "aiokv._bitcask": (*FACES, "aiokv._bitcask"),  # its __init__
+    # Another backend: on the core alone, never on the local engine.
+    "aiokv.redis": (*CORE, "aiokv.redis"),
     # The faces outside the library use its public API only: ``aiokv`` itself (not a module
     # of this map, so always allowed) and its errors.
-    "aiokv.server": (*ERRORS, "aiokv.server"),
-    "aiokv.cli": (*ERRORS, "aiokv.cli", "aiokv.server"),
+    # aiokv.redis is public too: the Redis store behind --url.
+    "aiokv.server": (*ERRORS, "aiokv.server", "aiokv.redis"),
+    "aiokv.cli": (*ERRORS, "aiokv.cli", "aiokv.server", "aiokv.redis"),
     "aiokv.__main__": (*ERRORS, "aiokv.cli"),
 }
 # The layers that are tested and fuzzed synchronously never touch an event loop.

@@ -9,7 +9,8 @@ from pathlib import Path
 import platformdirs
 
 from aiokv._bitcask.system import files as _files
-from aiokv.errors import InvalidOptionError, StorePathError
+from aiokv._core.checks import check_path
+from aiokv.errors import StorePathError
 
 StrPath = str | os.PathLike[str]
 
@@ -23,14 +24,7 @@ def resolve_path(path: StrPath | None) -> Path:
     """The absolute store directory, so a later ``chdir`` cannot move the store."""
     if path is None:
         return default_path().absolute()
-    if not isinstance(path, (str, os.PathLike)):
-        raise InvalidOptionError(f"path must be a str or os.PathLike, not {type(path).__name__}")
-    text = os.fspath(path)
-    if not isinstance(text, str):
-        raise InvalidOptionError("path must be a str path, not bytes")
-    if not text:
-        raise InvalidOptionError("path must not be empty")
-    return Path(os.path.abspath(text))
+    return check_path(path)
 
 
 def prepare_directory(path: Path) -> None:

@@ -1,7 +1,11 @@
 """Export to and import from JSON Lines: one ``{"key", "value", "expires_at"}`` object a line.
 
 The file I/O goes through aiofiles, so the event loop is never held by a read or a write of
-the file: each is a worker-thread call. Both directions stream, a piece at a time.
+the file: each is a worker-thread call. Both directions stream, a piece at a time. The file
+format and both passes are the same for every backend: a backend gives its entries to export
+(with their deadlines), says which keys are live and writes a batch of entries; and names the
+calls that create, sync and remove files and run them in threads (:class:`FileCalls`: the
+local engine's own, which its fault tests can fail, or :data:`PLAIN_FILES`).
 
 An export is written under a temporary name beside its target, fsynced and renamed over it:
 the target is never a half file, also after a crash or on a full disk. An import reads its
@@ -11,17 +15,16 @@ the entries in atomic batches.
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import json
 import math
 import os
-import re
 import secrets
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import aiofiles
 import aiofiles.os
@@ -29,9 +32,7 @@ import orjson
 from aiofiles.threadpool.binary import AsyncBufferedReader
 
 from aiokv import errors
-from aiokv._bitcask.system import files as _files
-from aiokv._bitcask.system import threads as _threads
-from aiokv._core.codec import MAX_TTL_S, check_key, encode_value
+from aiokv._core.codec import LONG_DIGITS, MAX_TTL_S, check_key, encode_value
 from aiokv.errors import DataStoreError, ImportFileError, KeyExistsError
 
 FIELDS: Final = frozenset({"key", "value", "expires_at"})
@@ -41,38 +42,70 @@ READ_BYTES: Final = 1 << 16
 MAX_LINE_BYTES: Final = 1 << 20
 """The longest line an import reads: a value's stored JSON is at most 16 KiB, and escapes and
 spaces in the file may make it a few times longer; a longer line is refused, not read."""
-_LONG_DIGITS: Final = re.compile(rb"[0-9]{19}")  # 2**63 has 19 digits
 BATCH_ENTRIES: Final = 1000
 """Entries an import writes in one atomic batch (``create_many``)."""
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FileCalls:
+    """How an export or import reaches the file system."""
+
+    run: Callable[..., Awaitable[Any]]
+    """``await run(func, *args)``: ``func(*args)`` in a worker thread."""
+    create_file: Callable[[Path], int]
+    """Create a new file (it must not exist), private to its user; a descriptor to write."""
+    sync_directory: Callable[[Path], None]
+    unlink: Callable[[Path], None]
+    """Remove a file, if it is there."""
+
+
+async def _in_thread(func: Callable[..., T], *args: object) -> T:
+    return await asyncio.to_thread(func, *args)
+
+
+def _create_private(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+
+
+def _sync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_if_there(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+PLAIN_FILES: Final = FileCalls(_in_thread, _create_private, _sync_directory, _unlink_if_there)
+"""The plain calls, for a backend with no file system of its own (Redis)."""
 
 
 # -- export ------------------------------------------------------------------------------
 
 
 async def export(
-    items: AsyncIterator[tuple[str, dict[str, Any]]],
-    deadline_of: Callable[[str], float | None],
-    path: Path,
+    entries: AsyncIterator[tuple[str, dict[str, Any], float]], path: Path, files: FileCalls
 ) -> int:
-    """Write ``items`` to ``path`` as JSON Lines; return how many were written.
-
-    :param deadline_of: a key's deadline as the store has it (0.0: none), asked as the key
-        is written; None if it is no longer live (deleted or expired since its value was
-        read): it is left out, rather than written with no deadline and brought back.
-    """
-    await _threads.run(_check_target, path)
+    """Write ``entries`` (key, value and deadline, 0.0 for none) to ``path`` as JSON Lines;
+    return how many were written. A backend leaves out a key no longer live when its deadline
+    is asked (deleted or expired since its value was read), rather than write it with no
+    deadline and bring it back."""
+    await files.run(_check_target, path)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     count = 0
     try:
         with errors.map_os_errors(f"exporting to {path} (nothing was left there)"):
-            fd = await _threads.run(_files.create_file, temporary)
+            fd = await files.run(files.create_file, temporary)
             async with aiofiles.open(fd, "wb", closefd=True) as file:
                 pending: list[bytes] = []
                 size = 0
-                async for key, value in items:
-                    deadline = deadline_of(key)
-                    if deadline is None:
-                        continue
+                async for key, value, deadline in entries:
                     line = _line(key, value, deadline)
                     pending.append(line)
                     size += len(line)
@@ -82,11 +115,11 @@ async def export(
                         pending, size = [], 0
                 await file.write(b"".join(pending))
                 await file.flush()
-                await _threads.run(os.fsync, file.fileno())
+                await files.run(os.fsync, file.fileno())
             await aiofiles.os.replace(temporary, path)
-            await _threads.run(_files.sync_directory, path.parent)
+            await files.run(files.sync_directory, path.parent)
     except BaseException:
-        await _threads.run(functools.partial(_files.unlink, temporary, missing_ok=True))
+        await files.run(files.unlink, temporary)
         raise
     return count
 
@@ -135,12 +168,17 @@ class _Checked:
         self.identity: tuple[int, int, int] | None = None
 
 
+LiveAmong = Callable[[list[str]], Awaitable[set[str]]]
+"""Which of some keys are live in the store, asked a batch at a time."""
+
+
 async def import_(
     path: Path,
     now: Callable[[], float],
-    is_live: Callable[[str], bool],
+    live_among: LiveAmong,
     write: Callable[[list[Entry]], Awaitable[int]],
     skip_existing: bool,
+    files: FileCalls,
 ) -> int:
     """Check ``path`` whole, then write its entries in batches with ``write`` (which returns
     how many of a batch it wrote); return how many were written.
@@ -155,39 +193,38 @@ async def import_(
     checked = _Checked()
     with errors.map_os_errors(f"reading {path}"):
         async with aiofiles.open(path, "rb") as file:
-            checked.identity = await _identity(file.fileno())
-            async for entry in _entries(file, now):
-                _check_new(entry, checked, is_live, skip_existing)
-            if await _identity(file.fileno()) != checked.identity:
+            checked.identity = await _identity(file.fileno(), files)
+            async for batch in _batches(_entries(file, now)):
+                for entry in batch:
+                    _check_once(entry, checked)
+                if not skip_existing:
+                    _refuse_live(batch, await live_among([entry.key for entry in batch]))
+            if await _identity(file.fileno(), files) != checked.identity:
                 raise ImportFileError(f"{path} changed while it was read; nothing was imported")
             await file.seek(0)
-            return await _write_entries(path, file, now, is_live, write, skip_existing)
+            return await _write_entries(path, file, now, live_among, write, skip_existing)
 
 
 async def _write_entries(
     path: Path,
     file: AsyncBufferedReader,
     now: Callable[[], float],
-    is_live: Callable[[str], bool],
+    live_among: LiveAmong,
     write: Callable[[list[Entry]], Awaitable[int]],
     skip_existing: bool,
 ) -> int:
     """The second pass: the entries not expired (nor live, with ``skip_existing``) written
     in batches; an error after some were written says how many."""
     written = 0
-    batch: list[Entry] = []
     try:
-        async for entry in _entries(file, now):
-            if entry.expires_at and entry.expires_at <= now():
-                continue  # expired already: not brought back
-            if skip_existing and is_live(entry.key):
-                continue
-            batch.append(entry)
-            if len(batch) == BATCH_ENTRIES:
+        async for batch in _batches(_entries(file, now)):
+            # Expired already: not brought back.
+            batch = [entry for entry in batch if not entry.expires_at or entry.expires_at > now()]
+            if skip_existing and batch:
+                live = await live_among([entry.key for entry in batch])
+                batch = [entry for entry in batch if entry.key not in live]
+            if batch:
                 written += await write(batch)
-                batch = []
-        if batch:
-            written += await write(batch)
     except DataStoreError as exc:
         if written:
             note = f" ({written} entries of {path} were imported before it, in whole batches)"
@@ -196,24 +233,38 @@ async def _write_entries(
     return written
 
 
-def _check_new(
-    entry: Entry, checked: _Checked, is_live: Callable[[str], bool], skip_existing: bool
-) -> None:
+async def _batches(entries: AsyncIterator[Entry]) -> AsyncIterator[list[Entry]]:
+    """``entries`` in lists of :data:`BATCH_ENTRIES` (the last one shorter)."""
+    batch: list[Entry] = []
+    async for entry in entries:
+        batch.append(entry)
+        if len(batch) == BATCH_ENTRIES:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _check_once(entry: Entry, checked: _Checked) -> None:
     first = checked.keys.setdefault(entry.key, entry.line)
     if first != entry.line:
         raise ImportFileError(
             f"line {entry.line}: key {errors.describe_key(entry.key)} is also on line "
             f"{first}; nothing was imported"
         )
-    if not skip_existing and is_live(entry.key):
-        raise KeyExistsError(
-            f"line {entry.line}: key {errors.describe_key(entry.key)} already exists (pass "
-            "skip_existing=True to leave it as it is); nothing was imported"
-        )
 
 
-async def _identity(fd: int) -> tuple[int, int, int]:
-    stat = await _threads.run(os.fstat, fd)
+def _refuse_live(batch: list[Entry], live: set[str]) -> None:
+    for entry in batch:
+        if entry.key in live:
+            raise KeyExistsError(
+                f"line {entry.line}: key {errors.describe_key(entry.key)} already exists "
+                "(pass skip_existing=True to leave it as it is); nothing was imported"
+            )
+
+
+async def _identity(fd: int, files: FileCalls) -> tuple[int, int, int]:
+    stat = await files.run(os.fstat, fd)
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
@@ -253,7 +304,7 @@ def _entry(number: int, line: bytes, now: float) -> Entry:
     try:
         # orjson reads an integer beyond 64 bits as a float: a line with a long run of digits
         # goes to the json module, which keeps it exact (as the store does: see codec).
-        entry = json.loads(line) if _LONG_DIGITS.search(line) else orjson.loads(line)
+        entry = json.loads(line) if LONG_DIGITS.search(line) else orjson.loads(line)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise bad(f"not JSON in UTF-8 ({exc})") from None
     if not isinstance(entry, dict):

@@ -1,0 +1,167 @@
+"""What the Redis store adds to the contract, or says differently: slots and atomicity on a
+cluster, its options, the storage layout other Redis clients see, its blocking face."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import _redis
+import orjson
+import pytest
+import redis.asyncio
+
+from aiokv import (
+    InvalidKeyError,
+    InvalidOptionError,
+    KeyExistsError,
+    NotSupportedError,
+    StoreClosedError,
+)
+from aiokv.redis import AsyncRedisStore, RedisStore
+
+pytestmark = _redis.needs_redis
+
+
+async def listed(iterator: AsyncIterator[Any]) -> list[Any]:
+    return [item async for item in iterator]
+
+
+def spread_keys(count: int) -> dict[str, dict[str, int]]:
+    return {f"spread:{i}": {"i": i} for i in range(count)}
+
+
+# -- a cluster: one slot is atomic, several are refused unless asked -----------------------
+
+
+async def test_a_batch_across_slots_is_refused_before_anything_is_written(
+    redis_cluster_server: _redis.RedisCluster,
+) -> None:
+    async with AsyncRedisStore(redis_cluster_server.url, prefix="spread:") as store:
+        with pytest.raises(InvalidKeyError, match=r"different slots.*hash tag") as caught:
+            await store.create_many(spread_keys(20))
+        assert "atomic=False" in str(caught.value)
+        assert await listed(store.keys()) == []
+        await store.create_many(spread_keys(20), atomic=False)
+        with pytest.raises(InvalidKeyError, match="different slots"):
+            await store.delete_many(list(spread_keys(20)))
+        assert len(await store.read_many(spread_keys(20))) == 20
+        assert await store.delete_many(list(spread_keys(20)), atomic=False) == 20
+
+
+async def test_a_split_batch_writes_the_new_keys_and_names_the_live_ones(
+    redis_cluster_server: _redis.RedisCluster,
+) -> None:
+    async with AsyncRedisStore(redis_cluster_server.url, prefix="split:") as store:
+        await store.create("spread:3", {"old": True})
+        with pytest.raises(KeyExistsError, match=r"'spread:3'.*skipped, the other keys written"):
+            await store.create_many(spread_keys(10), atomic=False)
+        assert await store.read("spread:3") == {"old": True}
+        assert len(await store.read_many(spread_keys(10))) == 10
+        await store.delete_many(list(spread_keys(10)), atomic=False)
+
+
+async def test_a_hash_tag_in_the_prefix_keeps_a_store_in_one_slot(
+    redis_cluster_server: _redis.RedisCluster,
+) -> None:
+    async with AsyncRedisStore(redis_cluster_server.url, prefix="{app}:") as store:
+        await store.create_many(spread_keys(500))
+        assert await store.delete_many(list(spread_keys(500))) == 500
+    slots = {redis_cluster_server.slot_of(f"{{app}}:spread:{i}") for i in range(500)}
+    assert len(slots) == 1
+
+
+async def test_atomic_is_accepted_on_one_server_too(redis_server: _redis.RedisNode) -> None:
+    async with AsyncRedisStore(redis_server.url, prefix="one-node:") as store:
+        await store.create_many(spread_keys(5), atomic=False)
+        await store.create_many({"x": {}}, atomic=True)
+        with pytest.raises(InvalidOptionError, match="atomic must be a bool"):
+            await store.create_many({"y": {}}, atomic="yes")
+        assert await store.delete_many([*spread_keys(5), "x"], atomic=False) == 6
+
+
+# -- what other Redis clients see ------------------------------------------------------------
+
+
+async def test_values_are_their_compact_json_under_prefix_and_key(
+    redis_server: _redis.RedisNode,
+) -> None:
+    value = {"name": "Ada", "tags": ["a"], "n": 1.5}
+    async with AsyncRedisStore(redis_server.url, prefix="layout:") as store:
+        await store.create("user:1", value, ttl=100)
+        raw = redis.asyncio.Redis.from_url(redis_server.url)
+        try:
+            assert await raw.get("layout:user:1") == orjson.dumps(value)
+            assert 99_000 < await raw.pttl("layout:user:1") <= 100_000
+            await raw.set("layout:junk", b"not json")
+            await raw.set("layout:" + "k" * 40, b"{}")  # too long to be one of its keys
+        finally:
+            await raw.aclose()
+        assert sorted(await listed(store.keys())) == ["junk", "user:1"]
+        with pytest.raises(Exception, match="holds no aiokv value") as caught:
+            await store.read("junk")
+        assert type(caught.value).__name__ == "CorruptionError"
+        await store.delete_many(["junk", "user:1"])
+
+
+async def test_a_prefix_with_glob_characters_sees_only_its_own_keys(
+    redis_server: _redis.RedisNode,
+) -> None:
+    async with (
+        AsyncRedisStore(redis_server.url, prefix="g*:") as star,
+        AsyncRedisStore(redis_server.url, prefix="gx:") as plain,
+    ):
+        await star.create("k", {"store": "star"})
+        await plain.create("k", {"store": "plain"})
+        assert await listed(star.items()) == [("k", {"store": "star"})]
+        assert await listed(plain.items()) == [("k", {"store": "plain"})]
+        await star.delete("k")
+        await plain.delete("k")
+
+
+# -- options and the lifecycle ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"url": 5},
+        {"url": "http://localhost"},
+        {"url": "redis://"},
+        {"url": "unix:///tmp/x.sock", "cluster": True},
+        {"prefix": b"p:"},
+        {"prefix": "\udc00"},
+        {"cluster": "yes"},
+        {"timeout": 0},
+        {"timeout": float("nan")},
+        {"timeout": True},
+        {"retries": -1},
+        {"retries": 1.5},
+    ],
+)
+def test_bad_options_are_refused_when_made(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(InvalidOptionError):
+        AsyncRedisStore(**kwargs)
+
+
+async def test_what_redis_does_itself_is_not_the_stores(redis_server: _redis.RedisNode) -> None:
+    async with AsyncRedisStore(redis_server.url, prefix="tools:") as store:
+        assert await store.compact() == 0
+        with pytest.raises(NotSupportedError, match="BGSAVE"):
+            await store.backup("/tmp/nowhere")
+        assert isinstance(NotSupportedError("x"), NotImplementedError)
+    with pytest.raises(StoreClosedError):
+        await store.compact()
+
+
+def test_the_blocking_face(redis_server: _redis.RedisNode) -> None:
+    with RedisStore(redis_server.url, prefix="blocking:") as store:
+        assert store.prefix == "blocking:"
+        store.create("a", {"v": 1})
+        store.create_many({"b": {"v": 2}, "c": {"v": 3}})
+        assert store.read_many(["a", "b", "z"]) == {"a": {"v": 1}, "b": {"v": 2}}
+        with store.keys() as keys:
+            assert sorted(keys) == ["a", "b", "c"]
+        assert store.delete_many(["a", "b", "c"]) == 3
+    with pytest.raises(StoreClosedError):
+        store.read("a")
