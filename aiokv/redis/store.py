@@ -21,6 +21,7 @@ anything is sent, so they fail the same way with the same messages. Redis expire
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import time
@@ -48,6 +49,7 @@ from aiokv.errors import (
     CorruptionError,
     DataStoreError,
     InvalidKeyError,
+    InvalidOptionError,
     NotSupportedError,
     StoreClosedError,
 )
@@ -63,6 +65,16 @@ from aiokv.redis.connect import (
     make_client,
 )
 from aiokv.redis.failures import never_sent, translate
+from aiokv.redis.lease import (
+    LEASE_MS,
+    LEASE_SUFFIX,
+    RELEASE,
+    RENEW,
+    held_elsewhere,
+    keep_renewing,
+    lost,
+    new_token,
+)
 from aiokv.redis.naming import by_slot, glob_escape, own_key
 from aiokv.redis.scripts import CREATE_MANY, TOUCH
 
@@ -74,6 +86,8 @@ SCAN_COUNT: Final = 1000
 READ_MANY_PER_CALL: Final = 1024
 """Keys of a ``read_many`` fetched by one ``MGET``."""
 _NEW, _OPEN, _CLOSING, _CLOSED = "new", "open", "closing", "closed"
+_LOST: Final = "lost"
+"""The state of an exclusive store whose lease another store took."""
 _GONE: Final = -2
 """What ``PTTL`` answers for a key that is not there."""
 
@@ -96,6 +110,12 @@ class AsyncRedisStore:
     :param timeout: seconds a connection or a reply may take before it counts as failed.
     :param retries: how many times a failed connection is retried (with exponential
         backoff from 50 ms to 1 s) before the call raises :class:`StoreUnavailableError`.
+    :param exclusive: take a lease on the store (its prefix on this server) while it is open,
+        so that a second store opened with ``exclusive=True`` fails with
+        :class:`StoreLockedError` (see :mod:`aiokv.redis.lease`); stores opened without it
+        are not kept out, as Redis serves every client.
+    :param durability: ``"flush"`` only: on Redis, how a write reaches the disk is the
+        server's ``appendfsync`` setting.
     :raises InvalidOptionError: an argument is out of range or of the wrong type.
     """
 
@@ -107,8 +127,22 @@ class AsyncRedisStore:
         cluster: bool | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
+        exclusive: bool = False,
+        durability: str = "flush",
     ) -> None:
         self._options: Options = check_options(url, cluster, prefix, timeout, retries)
+        if not isinstance(exclusive, bool):
+            raise InvalidOptionError(f"exclusive must be a bool, not {type(exclusive).__name__}")
+        if durability != "flush":
+            raise InvalidOptionError(
+                f"durability {durability!r} is not available on Redis: how writes reach its "
+                "disk is the server's appendonly and appendfsync settings (appendfsync always "
+                "syncs every write)"
+            )
+        self._exclusive = exclusive
+        self._lease_name = self._options.prefix + LEASE_SUFFIX
+        self._lease_token = new_token()
+        self._renewer: asyncio.Task[None] | None = None
         self._prefix = self._options.prefix
         self._where = self._options.where
         self._state = _NEW
@@ -140,12 +174,34 @@ class AsyncRedisStore:
         clients = (make_client(self._options, retry=True), make_client(self._options, retry=False))
         try:
             await _call("open", None, self._where, clients[0].ping)
+            if self._exclusive:
+                await self._take_lease(clients[1])
         except BaseException:
             await _close_clients(clients)
             raise
         self._clients = clients
         self._idle = asyncio.Event()
         self._state = _OPEN
+        if self._exclusive:
+            self._renewer = asyncio.ensure_future(keep_renewing(self._renew, self._lose))
+
+    async def _take_lease(self, client: Client) -> None:
+        name, token = self._lease_name, self._lease_token
+        if not await _call(
+            "open", None, self._where, client.set, name, token, None, LEASE_MS, True
+        ):
+            raise held_elsewhere(self._where, self.prefix)
+
+    async def _renew(self) -> int:
+        client = self._client()
+        name, token = self._lease_name, self._lease_token
+        return await self._run(
+            "renewal of the lease", None, client.eval, RENEW, 1, name, token, LEASE_MS
+        )
+
+    def _lose(self) -> None:
+        if self._state == _OPEN:
+            self._state = _LOST
 
     async def close(self) -> None:
         """Let the calls under way finish (each bounded by the timeout and retries), then
@@ -153,16 +209,26 @@ class AsyncRedisStore:
         raising, when the server is gone."""
         if self._state == _NEW:
             self._state = _CLOSED
-        if self._state == _CLOSED:
+        if self._state in (_CLOSED, _CLOSING):
             return
         self._state = _CLOSING
         assert self._idle is not None
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.wait([self._renewer])
         if self._busy:
             await self._idle.wait()
         clients, self._clients = self._clients, None
         self._state = _CLOSED
         if clients is not None:
+            if self._exclusive:
+                await self._release_lease(clients[0])
             await _close_clients(clients)
+
+    async def _release_lease(self, client: Client) -> None:
+        # Best effort: a lease not given back ends by itself within LEASE_MS.
+        with contextlib.suppress(*_REDIS_ERRORS):
+            await client.eval(RELEASE, 1, self._lease_name, self._lease_token)
 
     async def __aenter__(self) -> AsyncRedisStore:
         await self.open()
@@ -178,6 +244,8 @@ class AsyncRedisStore:
 
     def _client(self, index: int = 0) -> Client:
         if self._state != _OPEN:
+            if self._state == _LOST:
+                raise lost(self._where, self.prefix)
             raise errors.not_open(self._state)
         assert self._clients is not None
         return self._clients[index]

@@ -30,10 +30,20 @@ class RedisStore(BlockingStore[AsyncRedisStore]):
         cluster: bool | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
+        exclusive: bool = False,
+        durability: str = "flush",
     ) -> None:
         refuse_event_loop(self, "__init__")
         super().__init__(
-            AsyncRedisStore(url, prefix=prefix, cluster=cluster, timeout=timeout, retries=retries)
+            AsyncRedisStore(
+                url,
+                prefix=prefix,
+                cluster=cluster,
+                timeout=timeout,
+                retries=retries,
+                exclusive=exclusive,
+                durability=durability,
+            )
         )
 
     def _async_name(self) -> str:

@@ -3,6 +3,7 @@ cluster, its options, the storage layout other Redis clients see, its blocking f
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from aiokv import (
     KeyExistsError,
     NotSupportedError,
     StoreClosedError,
+    StoreLockedError,
 )
 from aiokv.redis import AsyncRedisStore, RedisStore
 
@@ -165,3 +167,56 @@ def test_the_blocking_face(redis_server: _redis.RedisNode) -> None:
         assert store.delete_many(["a", "b", "c"]) == 3
     with pytest.raises(StoreClosedError):
         store.read("a")
+
+
+# -- exclusive=True: one holder at a time -----------------------------------------------------
+
+
+async def test_an_exclusive_store_keeps_other_exclusive_stores_out(
+    redis_server: _redis.RedisNode,
+) -> None:
+    url = redis_server.url
+    async with AsyncRedisStore(url, prefix="lease:", exclusive=True) as holder:
+        await holder.create("k", {"v": 1})
+        second = AsyncRedisStore(url, prefix="lease:", exclusive=True)
+        with pytest.raises(StoreLockedError, match="held by another store"):
+            await second.open()
+        async with AsyncRedisStore(url, prefix="lease:") as shared:  # not exclusive: let in
+            assert await shared.read("k") == {"v": 1}
+        async with AsyncRedisStore(url, prefix="other:", exclusive=True):
+            pass  # another prefix is another store
+        assert await listed(holder.keys()) == ["k"]  # the lease is not one of its keys
+        assert (await holder.stats()).live_keys == 1
+        await holder.delete("k")
+    async with AsyncRedisStore(url, prefix="lease:", exclusive=True):
+        pass  # given back at close
+
+
+@pytest.mark.slow
+async def test_a_store_whose_lease_was_taken_stops_answering(
+    redis_server: _redis.RedisNode,
+) -> None:
+    async with AsyncRedisStore(redis_server.url, prefix="lost:", exclusive=True) as holder:
+        raw = redis.asyncio.Redis.from_url(redis_server.url)
+        try:
+            names = [name async for name in raw.scan_iter(match=b"lost:*")]
+            assert len(names) == 1
+            assert 0 < await raw.pttl(names[0]) <= 10_000
+            await raw.set(names[0], b"someone else", px=10_000)
+        finally:
+            await raw.aclose()
+        with pytest.raises(StoreLockedError, match=r"lease .* was lost"):
+            await _ask_until_refused(holder)
+
+
+async def _ask_until_refused(store: AsyncRedisStore) -> None:
+    for _ in range(50):  # renewed every 3.3 s: it finds out within one turn
+        await store.exists("k")
+        await asyncio.sleep(0.1)
+
+
+def test_options_redis_has_not_are_refused_clearly() -> None:
+    with pytest.raises(InvalidOptionError, match="appendfsync"):
+        AsyncRedisStore(durability="fsync")
+    with pytest.raises(InvalidOptionError, match="exclusive must be a bool"):
+        AsyncRedisStore(exclusive=1)  # type: ignore[arg-type]
