@@ -549,19 +549,11 @@ class AsyncRedisStore:
         client = self._client()
         live_keys = live_bytes = 0
         async for page in self._pages(glob_escape(self._prefix) + b"*"):
-            sizes = await self._run("stats", None, self._strlen(client), [n for _k, n in page])
+            names = [name for _key, name in page]
+            sizes = await self._run("stats", None, _per_name(client, "STRLEN"), names)
             live_keys += sum(1 for size in sizes if size)
             live_bytes += sum(sizes)
         return StoreStats(live_keys, live_bytes, 0, 0, 0, None)
-
-    def _strlen(self, client: Client) -> Callable[[list[bytes]], Awaitable[list[int]]]:
-        async def sizes(names: list[bytes]) -> list[int]:
-            pipe = client.pipeline(transaction=False)
-            for name in names:
-                pipe.strlen(name)
-            return list(await pipe.execute())
-
-        return sizes
 
     async def compact(self) -> int:
         """Redis reclaims the memory of deleted keys itself: nothing to do, 0 bytes."""
@@ -609,25 +601,13 @@ class AsyncRedisStore:
     ) -> AsyncIterator[tuple[str, dict[str, Any], float]]:
         async for page in self._pages(pattern):
             names = [name for _key, name in page]
-            found = await self._run("export_jsonl", None, self._with_ttls(client), names)
+            found = await self._run("export_jsonl", None, _per_name(client, "GET", "PTTL"), names)
             now = time.time()
-            for (key, _name), (data, pttl) in zip(page, found, strict=True):
+            pairs = zip(found[::2], found[1::2], strict=True)
+            for (key, _name), (data, pttl) in zip(page, pairs, strict=True):
                 if data is not None and pttl != _GONE:  # gone since the SCAN: left out
                     deadline = now + pttl / 1000 if pttl >= 0 else 0.0
                     yield key, self._decode(key, data), deadline
-
-    def _with_ttls(
-        self, client: Client
-    ) -> Callable[[list[bytes]], Awaitable[list[tuple[Any, int]]]]:
-        async def fetch(names: list[bytes]) -> list[tuple[Any, int]]:
-            pipe = client.pipeline(transaction=False)
-            for name in names:
-                pipe.get(name)
-                pipe.pttl(name)
-            replies = await pipe.execute()
-            return list(zip(replies[::2], replies[1::2], strict=True))
-
-        return fetch
 
     async def import_jsonl(
         self, path: str | os.PathLike[str], *, skip_existing: bool = False
@@ -647,7 +627,7 @@ class AsyncRedisStore:
 
         async def live_among(keys: list[str]) -> set[str]:
             names = [self._prefix + key.encode("utf-8") for key in keys]
-            found = await self._run("import_jsonl", None, self._exists_each(client), names)
+            found = await self._run("import_jsonl", None, _per_name(client, "EXISTS"), names)
             return {key for key, there in zip(keys, found, strict=True) if there}
 
         async def write(entries: list[_jsonl.Entry]) -> int:
@@ -684,15 +664,6 @@ class AsyncRedisStore:
             part = [entry for entry in part if entry[0] not in set(live)]
         return 0
 
-    def _exists_each(self, client: Client) -> Callable[[list[bytes]], Awaitable[list[int]]]:
-        async def exists(names: list[bytes]) -> list[int]:
-            pipe = client.pipeline(transaction=False)
-            for name in names:
-                pipe.exists(name)
-            return list(await pipe.execute())
-
-        return exists
-
 
 async def _call(
     what: str, key: str | None, where: str, call: Callable[..., Awaitable[T]], *args: Any
@@ -701,6 +672,20 @@ async def _call(
         return await call(*args)
     except _REDIS_ERRORS as exc:
         raise translate(exc, what, key, where) from exc
+
+
+def _per_name(client: Client, *commands: str) -> Callable[[list[bytes]], Awaitable[list[Any]]]:
+    """A call that sends each of ``commands`` for each name in one pipeline (not a
+    transaction: a cluster's client splits it by node); the replies in that order."""
+
+    async def send(names: list[bytes]) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        for name in names:
+            for command in commands:
+                pipe.execute_command(command, name)
+        return list(await pipe.execute())
+
+    return send
 
 
 async def _close_clients(clients: tuple[Client, Client]) -> None:
