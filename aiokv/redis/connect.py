@@ -1,9 +1,11 @@
 """The options of a Redis store and the redis-py clients made from them.
 
-Two clients share the options: one retries a command whose connection failed (with
-exponential backoff, ``retries`` times) and serves every idempotent call; the other never
-retries inside redis-py and serves the writes that must not run twice (see
-:mod:`aiokv.redis.failures`), which the store retries itself only while nothing was sent.
+On one server, two clients share the options: one retries a command whose connection failed
+(with exponential backoff, ``retries`` times) and serves every idempotent call; the other
+never retries inside redis-py and serves the writes that must not run twice (see
+:mod:`aiokv.redis.failures`), which the store retries itself only while they surely did not
+run. On a cluster one client serves both, as its client never retries a command sent to a
+node named outright: one view of the slots, refreshed by whichever call meets a failover.
 """
 
 from __future__ import annotations

@@ -30,17 +30,28 @@ UNAVAILABLE = (
 """The failures that say the server cannot answer now, not that the request was wrong."""
 
 
-def never_sent(exc: BaseException) -> bool:
-    """Whether ``exc`` was raised while connecting, so the command surely never reached Redis.
+REFUSED = (
+    redis_errors.BusyLoadingError,  # LOADING: a ConnectionError to redis-py, yet an answer
+    redis_errors.ClusterDownError,  # CLUSTERDOWN, MASTERDOWN
+    redis_errors.TryAgainError,  # TRYAGAIN
+    redis_errors.ReadOnlyError,  # READONLY
+)
+"""Answers of Redis that refuse a command: it did not run."""
+
+
+def never_ran(exc: BaseException) -> bool:
+    """Whether ``exc`` says that the command surely did not run: Redis refused it, or it was
+    raised while connecting, so the command never reached Redis.
 
     redis-py makes every connect failure a ``ConnectionError`` or ``TimeoutError`` whose text
     says "connecting to" (its ``_error_message``) or "Timeout connecting"; a failure on an
     open connection says "reading from", "writing to" or "Connection closed".
     """
+    if isinstance(exc, REFUSED):
+        return True
     text = str(exc)
-    return isinstance(exc, UNAVAILABLE) and (
-        "connecting to" in text or "Timeout connecting" in text
-    )
+    connecting = "connecting to" in text or "Timeout connecting" in text
+    return isinstance(exc, UNAVAILABLE) and connecting
 
 
 def translate(
@@ -63,7 +74,7 @@ def translate(
             "nothing was written"
         )
     if isinstance(exc, UNAVAILABLE):
-        if once and not never_sent(exc):
+        if once and not never_ran(exc):
             outcome = "the request may or may not have been carried out (its reply was lost)"
         else:
             outcome = "nothing was done"

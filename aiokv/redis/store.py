@@ -64,7 +64,7 @@ from aiokv.redis.connect import (
     check_options,
     make_client,
 )
-from aiokv.redis.failures import never_sent, translate
+from aiokv.redis.failures import never_ran, translate
 from aiokv.redis.lease import (
     LEASE_MS,
     LEASE_SUFFIX,
@@ -171,7 +171,11 @@ class AsyncRedisStore:
             raise StoreClosedError("this store was closed; make a new AsyncRedisStore to reopen")
         if self._state != _NEW:
             raise DataStoreError(f"this store is already {self._state}")
-        clients = (make_client(self._options, retry=True), make_client(self._options, retry=False))
+        client = make_client(self._options, retry=True)
+        # A cluster's client never retries a command sent to a node named outright (see
+        # _write_once), so one client serves both, and shares what it learns of the slots.
+        once = client if self._options.cluster else make_client(self._options, retry=False)
+        clients = (client, once)
         try:
             await _call("open", None, self._where, clients[0].ping)
             if self._exclusive:
@@ -272,7 +276,7 @@ class AsyncRedisStore:
                 try:
                     return await call(*args)
                 except _REDIS_ERRORS as exc:
-                    if not never_sent(exc) or attempt == self._options.retries:
+                    if not never_ran(exc) or attempt == self._options.retries:
                         raise translate(exc, what, key, self._where, once=True) from exc
                 await asyncio.sleep(backoff_s(attempt))
             raise AssertionError("unreachable")  # pragma: no cover
@@ -302,9 +306,23 @@ class AsyncRedisStore:
         name = self._prefix + check_key(key)
         seconds = None if ttl is None else check_ttl(ttl)
         data, _encoding = encode_value(value)
-        px = None if seconds is None else seconds * 1000
-        if not await self._run_once("create", key, client.set, name, data, None, px, True):
+        ttl_args = () if seconds is None else ("PX", seconds * 1000)
+        send = self._write_once(client, name)
+        if not await self._run_once("create", key, send, "SET", name, data, "NX", *ttl_args):
             raise errors.key_exists(key)
+
+    def _write_once(self, client: Client, name: bytes) -> Callable[..., Awaitable[Any]]:
+        """``execute_command`` for a write that must not run twice, on the client that never
+        retries one; on a cluster, sent to the master of ``name``'s slot named outright, which
+        the cluster client never retries (it retries what it routes itself)."""
+        if not self._options.cluster:
+            return client.execute_command
+
+        async def send(*args: Any) -> Any:
+            node = client.get_node_from_key(name)  # type: ignore[union-attr, arg-type]
+            return await client.execute_command(*args, target_nodes=node)
+
+        return send
 
     async def read(self, key: str) -> dict[str, Any]:
         """A fresh copy of the value under ``key`` (``GET``).
@@ -432,8 +450,9 @@ class AsyncRedisStore:
         for _key, _name, value, expiry in part:
             args += (value, expiry)
         names = [name for _key, name, _value, _expiry in part]
+        send = self._write_once(client, names[0])  # one slot: see _groups
         live = await self._run_once(
-            "create_many", None, client.eval, CREATE_MANY, len(names), *names, *args
+            "create_many", None, send, "EVAL", CREATE_MANY, len(names), *names, *args
         )
         return [part[int(i) - 1][0] for i in live]
 
@@ -689,8 +708,9 @@ def _per_name(client: Client, *commands: str) -> Callable[[list[bytes]], Awaitab
 
 
 async def _close_clients(clients: tuple[Client, Client]) -> None:
-    """Close both clients; a dead server is no reason to fail, or to wait."""
-    for client in clients:
+    """Close both clients (one, if they are the same); a dead server is no reason to fail, or
+    to wait."""
+    for client in dict.fromkeys(clients):
         try:
             await client.aclose()
         except (*_REDIS_ERRORS, OSError):
