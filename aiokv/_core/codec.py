@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable
 from itertools import chain
 from typing import Any, Final, NoReturn
@@ -527,8 +526,16 @@ def decode_value(data: bytes | memoryview, encoding: int) -> dict[str, Any]:
     return result
 
 
-LONG_DIGITS: Final = re.compile(rb"[0-9]{19}")
-"""A run of digits as long as 2**63's: an integer orjson may read as a float."""
+_DIGITS_AS_ZERO: Final = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS: Final = b"0" * 19  # as long as 2**63
+
+
+def has_long_digits(data: bytes) -> bool:
+    """Whether ``data`` holds a run of 19 digits or more: an integer orjson may read as a
+    float. (Every digit made a 0 by ``bytes.translate``, then a substring search: 0.85 µs
+    for 1 KB, where the regular expression ``[0-9]{19}`` took 7.5 µs, three times the decode
+    it guards.)"""
+    return _NINETEEN_DIGITS in data.translate(_DIGITS_AS_ZERO)
 
 
 def decode_json(data: bytes) -> dict[str, Any]:
@@ -538,7 +545,7 @@ def decode_json(data: bytes) -> dict[str, Any]:
 
     :raises ValueError: ``data`` is not JSON, or not a JSON object.
     """
-    if LONG_DIGITS.search(data) is None:
+    if not has_long_digits(data):
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError:

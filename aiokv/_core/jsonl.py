@@ -32,7 +32,7 @@ import orjson
 from aiofiles.threadpool.binary import AsyncBufferedReader
 
 from aiokv import errors
-from aiokv._core.codec import LONG_DIGITS, MAX_TTL_S, check_key, encode_value
+from aiokv._core.codec import MAX_TTL_S, check_key, encode_value, has_long_digits
 from aiokv.errors import DataStoreError, ImportFileError, KeyExistsError
 
 FIELDS: Final = frozenset({"key", "value", "expires_at"})
@@ -304,7 +304,7 @@ def _entry(number: int, line: bytes, now: float) -> Entry:
     try:
         # orjson reads an integer beyond 64 bits as a float: a line with a long run of digits
         # goes to the json module, which keeps it exact (as the store does: see codec).
-        entry = json.loads(line) if LONG_DIGITS.search(line) else orjson.loads(line)
+        entry = json.loads(line) if has_long_digits(line) else orjson.loads(line)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise bad(f"not JSON in UTF-8 ({exc})") from None
     if not isinstance(entry, dict):

@@ -258,10 +258,13 @@ class AsyncRedisStore:
         self, what: str, key: str | None, call: Callable[..., Awaitable[T]], *args: Any
     ) -> T:
         """``await call(*args)`` for the operation ``what`` (of ``key``), counted as under
-        way, its redis-py errors translated."""
+        way, its redis-py errors translated. (:func:`_call` written out: a coroutine frame
+        less on every read.)"""
         self._busy += 1
         try:
-            return await _call(what, key, self._where, call, *args)
+            return await call(*args)
+        except _REDIS_ERRORS as exc:
+            raise translate(exc, what, key, self._where) from exc
         finally:
             self._done()
 

@@ -25,6 +25,7 @@ from _internals import (
     _encode_plains_py,
     _encode_with_json,
     c_encode_plains,
+    codec,
     decode,
     decode_value,
     encode_delete,
@@ -664,3 +665,16 @@ def test_encoded_values_hold_no_more_memory_than_their_bytes() -> None:
     finally:
         tracemalloc.stop()
     assert held < 1.5 * sum(map(len, data)) + 100_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.binary(max_size=8) | st.from_regex(rb"\A[0-9]{15,22}\Z") | st.just(b"-"), max_size=8
+    )
+)
+def test_long_digits_are_found_as_the_regular_expression_finds_them(parts: list[bytes]) -> None:
+    """Guards the translate-and-search stand-in for ``[0-9]{19}``, which picks the decoder of
+    JSON stored without its encoding (an integer beyond 64 bits must not go to orjson)."""
+    data = b"".join(parts)
+    assert codec.has_long_digits(data) == (re.search(rb"[0-9]{19}", data) is not None)
