@@ -69,6 +69,7 @@ import redis.asyncio as redis_asyncio
 from _bench import machine
 from _bench.output import print_total
 from _bench.stats import span_of
+from _bench.system import cpu_seconds
 from _bench.text import GE, TIMES, fmt_rate, print_table
 from _bench.values import LONG_KEY_CHARS, chunks, long_key_of, nested_values
 from redis.asyncio.retry import Retry
@@ -164,16 +165,9 @@ def redis_server(executable: str, folder: Path) -> Iterator[tuple[str, int]]:
         process.wait()
 
 
-def cpu_seconds(pid: int | None) -> float | None:
-    """User and system CPU time of process ``pid`` so far, where /proc tells it."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def server_cpu_seconds(pid: int | None) -> float | None:
+    """The server's CPU time so far, where it is a process of this machine."""
+    return None if pid is None else cpu_seconds(pid)
 
 
 # -- the rows and their samples ---------------------------------------------------------------
@@ -356,11 +350,11 @@ class Bench:
 
     async def timed(self, row: Row, ops: int, work: Callable[[], Awaitable[None]]) -> None:
         gc.collect()
-        server_before = cpu_seconds(self.server_pid)
+        server_before = server_cpu_seconds(self.server_pid)
         cpu_before, began = time.process_time(), time.perf_counter()
         await work()
         seconds, cpu = time.perf_counter() - began, time.process_time() - cpu_before
-        server_after = cpu_seconds(self.server_pid)
+        server_after = server_cpu_seconds(self.server_pid)
         server = None
         if server_before is not None and server_after is not None:
             server = server_after - server_before

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import random
 import socket
 import statistics
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+from _bench.system import cpu_seconds
 from _bench.values import LONG_KEY_CHARS, nested_values
 
 HOST = "127.0.0.1"
@@ -93,16 +93,6 @@ def start_server(path: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 # -- the client -----------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User and system CPU time of process ``pid`` so far, where /proc tells it."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass

@@ -47,6 +47,16 @@ def proc_status(field_name: str) -> int | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of process ``pid`` so far, where /proc tells it."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def directory_bytes(path: Path) -> int:
     """The size of every file under ``path``, subfolders included."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
