@@ -190,7 +190,8 @@ def report(results: list[Result], clients: int) -> None:
         p50, p99 = result.quantile_ms(0.5), result.quantile_ms(0.99)
         cpu, floor_cpu = result.cpu_us, floor.cpu_us
         cpu_text = "n/a" if cpu is None else f"{cpu:.0f}"
-        cpu_ratio = "n/a" if cpu is None or floor_cpu is None else f"{floor_cpu / cpu:.2f}"
+        # A phase too short for its CPU time to tick (0) has no ratio either.
+        cpu_ratio = "n/a" if not cpu or floor_cpu is None else f"{floor_cpu / cpu:.2f}"
         print(
             f"{result.name:<8}{len(result.latencies):>10}{result.rate:>8.0f}"
             f"{p50:>8.2f}{p99:>8.2f}{ratio:>9.2f}{cpu_text:>12}{cpu_ratio:>9}  {verdict}"
