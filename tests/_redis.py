@@ -55,11 +55,19 @@ REPLY_TIMEOUT = 2.0  # seconds for one command's reply
 
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
+VALKEY_SERVER = shutil.which("valkey-server")
+"""Valkey (a fork of Redis 7.2, from Debian's bookworm-backports), for what Redis 7.0 has not:
+WAITAOF, behind the Redis store's durability="fsync"."""
 
 needs_redis = pytest.mark.skipif(
     REDIS_SERVER is None or REDIS_CLI is None,
     reason="needs redis-server and redis-cli on PATH "
     "(Debian package redis-server: apt-get install redis-server)",
+)
+
+needs_valkey = pytest.mark.skipif(
+    VALKEY_SERVER is None,
+    reason="needs valkey-server on PATH (Debian package valkey-server, from bookworm-backports)",
 )
 
 Reply: TypeAlias = "str | int | list[Reply] | None"
@@ -182,8 +190,11 @@ class RedisNode:
     start (again if it was taken meanwhile); later starts keep it.
     """
 
-    def __init__(self, directory: Path, *args: str, port: int | None = None) -> None:
-        if REDIS_SERVER is None:
+    def __init__(
+        self, directory: Path, *args: str, port: int | None = None, binary: str | None = None
+    ) -> None:
+        self.binary = binary or REDIS_SERVER
+        if self.binary is None:
             raise RuntimeError("redis-server is not on PATH")
         self.directory = directory
         self.args = args
@@ -245,7 +256,7 @@ class RedisNode:
         self._log_start = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as sink:
             self.process = subprocess.Popen(
-                [str(REDIS_SERVER), *config],
+                [str(self.binary), *config],
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -336,10 +347,11 @@ def _fresh_directory(parent: Path, stem: str) -> Path:
 
 
 @contextlib.contextmanager
-def redis_node(directory: Path, *args: str) -> Iterator[RedisNode]:
+def redis_node(directory: Path, *args: str, binary: str | None = None) -> Iterator[RedisNode]:
     """A started :class:`RedisNode` living in a new directory below ``directory`` (a test's
-    ``tmp_path``, say), killed when the block ends however it ends."""
-    node = RedisNode(_fresh_directory(directory, "redis"), *args)
+    ``tmp_path``, say), killed when the block ends however it ends; ``binary``: another
+    server than ``redis-server`` (``valkey-server``)."""
+    node = RedisNode(_fresh_directory(directory, "redis"), *args, binary=binary)
     try:
         yield node.start()
     finally:

@@ -64,6 +64,7 @@ from aiokv.redis.connect import (
     check_options,
     make_client,
 )
+from aiokv.redis.durable import check_durability, refuse_server, waiting_for_disk
 from aiokv.redis.failures import never_ran, translate
 from aiokv.redis.lease import (
     LEASE_MS,
@@ -114,8 +115,10 @@ class AsyncRedisStore:
         so that a second store opened with ``exclusive=True`` fails with
         :class:`StoreLockedError` (see :mod:`aiokv.redis.lease`); stores opened without it
         are not kept out, as Redis serves every client.
-    :param durability: ``"flush"`` only: on Redis, how a write reaches the disk is the
-        server's ``appendfsync`` setting.
+    :param durability: ``"flush"`` (the default): a write returns once Redis has it, and
+        reaches its disk as the server's ``appendfsync`` says; ``"fsync"``: once Redis says
+        it is in its append-only file on disk (``WAITAOF``: Redis 7.2 or Valkey, with
+        ``appendonly yes``; not on a cluster). See :mod:`aiokv.redis.durable`.
     :raises InvalidOptionError: an argument is out of range or of the wrong type.
     """
 
@@ -133,12 +136,7 @@ class AsyncRedisStore:
         self._options: Options = check_options(url, cluster, prefix, timeout, retries)
         if not isinstance(exclusive, bool):
             raise InvalidOptionError(f"exclusive must be a bool, not {type(exclusive).__name__}")
-        if durability != "flush":
-            raise InvalidOptionError(
-                f"durability {durability!r} is not available on Redis: how writes reach its "
-                "disk is the server's appendonly and appendfsync settings (appendfsync always "
-                "syncs every write)"
-            )
+        self._fsync = check_durability(durability, self._options.cluster)
         self._exclusive = exclusive
         self._lease_name = self._options.prefix + LEASE_SUFFIX
         self._lease_token = new_token()
@@ -173,11 +171,13 @@ class AsyncRedisStore:
             raise DataStoreError(f"this store is already {self._state}")
         client = make_client(self._options, retry=True)
         # A cluster's client never retries a command sent to a node named outright (see
-        # _write_once), so one client serves both, and shares what it learns of the slots.
+        # _write), so one client serves both, and shares what it learns of the slots.
         once = client if self._options.cluster else make_client(self._options, retry=False)
         clients = (client, once)
         try:
             await _call("open", None, self._where, clients[0].ping)
+            if self._fsync:
+                await self._check_server(clients[0])
             if self._exclusive:
                 await self._take_lease(clients[1])
         except BaseException:
@@ -188,6 +188,11 @@ class AsyncRedisStore:
         self._state = _OPEN
         if self._exclusive:
             self._renewer = asyncio.ensure_future(keep_renewing(self._renew, self._lose))
+
+    async def _check_server(self, client: Client) -> None:
+        server = await _call("open", None, self._where, client.info, "server")
+        persistence = await _call("open", None, self._where, client.info, "persistence")
+        refuse_server(server, persistence, self._where)
 
     async def _take_lease(self, client: Client) -> None:
         name, token = self._lease_name, self._lease_token
@@ -310,15 +315,19 @@ class AsyncRedisStore:
         seconds = None if ttl is None else check_ttl(ttl)
         data, _encoding = encode_value(value)
         ttl_args = () if seconds is None else ("PX", seconds * 1000)
-        send = self._write_once(client, name)
+        send = self._write(client, name, once=True)
         if not await self._run_once("create", key, send, "SET", name, data, "NX", *ttl_args):
             raise errors.key_exists(key)
 
-    def _write_once(self, client: Client, name: bytes) -> Callable[..., Awaitable[Any]]:
-        """``execute_command`` for a write that must not run twice, on the client that never
-        retries one; on a cluster, sent to the master of ``name``'s slot named outright, which
-        the cluster client never retries (it retries what it routes itself)."""
-        if not self._options.cluster:
+    def _write(self, client: Client, name: bytes, *, once: bool) -> Callable[..., Awaitable[Any]]:
+        """``execute_command`` for a write of ``name`` (and keys in its slot): followed by
+        ``WAITAOF`` with ``durability="fsync"``; ``once``, for a write that must not run twice
+        (on the client that never retries one), on a cluster sent to the master of the slot
+        named outright, which the cluster client never retries (it retries what it routes
+        itself)."""
+        if self._fsync:  # one server: see aiokv.redis.durable
+            return waiting_for_disk(client, int(self._options.timeout_s * 1000), self._where)
+        if not (once and self._options.cluster):
             return client.execute_command
 
         async def send(*args: Any) -> Any:
@@ -365,7 +374,7 @@ class AsyncRedisStore:
         # Retried after a lost reply, as DEL is idempotent: a retry of a delete that was done
         # answers 0 and says "not found" of a key this very call deleted, which is the worse
         # of two evils than an unknown outcome for every lost reply; it is documented.
-        if not await self._run("delete", key, client.delete, name):
+        if not await self._run("delete", key, self._write(client, name, once=False), "DEL", name):
             raise errors.key_not_found(key)
 
     async def touch(self, key: str, ttl: int | None) -> None:
@@ -377,7 +386,8 @@ class AsyncRedisStore:
         name = self._prefix + check_key(key)
         seconds = None if ttl is None else check_ttl(ttl)
         px = 0 if seconds is None else seconds * 1000
-        if not await self._run("touch", key, client.eval, TOUCH, 1, name, px):
+        send = self._write(client, name, once=False)
+        if not await self._run("touch", key, send, "EVAL", TOUCH, 1, name, px):
             raise errors.key_not_found(key)
 
     # -- many keys --------------------------------------------------------------------------
@@ -453,7 +463,7 @@ class AsyncRedisStore:
         for _key, _name, value, expiry in part:
             args += (value, expiry)
         names = [name for _key, name, _value, _expiry in part]
-        send = self._write_once(client, names[0])  # one slot: see _groups
+        send = self._write(client, names[0], once=True)  # one slot: see _groups
         live = await self._run_once(
             "create_many", None, send, "EVAL", CREATE_MANY, len(names), *names, *args
         )
@@ -489,7 +499,8 @@ class AsyncRedisStore:
         deleted = 0
         for indexes in self._groups(names, wanted, atomic, "delete_many"):
             group = [names[i] for i in indexes]
-            deleted += await self._run("delete_many", None, client.delete, *group)
+            send = self._write(client, group[0], once=False)
+            deleted += await self._run("delete_many", None, send, "DEL", *group)
         return deleted
 
     # -- iteration ----------------------------------------------------------------------------

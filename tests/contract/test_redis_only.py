@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import _redis
@@ -216,7 +217,56 @@ async def _ask_until_refused(store: AsyncRedisStore) -> None:
 
 
 def test_options_redis_has_not_are_refused_clearly() -> None:
-    with pytest.raises(InvalidOptionError, match="appendfsync"):
-        AsyncRedisStore(durability="fsync")
+    with pytest.raises(InvalidOptionError, match="not available on a Redis Cluster"):
+        AsyncRedisStore("redis+cluster://127.0.0.1:7000", durability="fsync")
+    with pytest.raises(InvalidOptionError, match="'flush' or 'fsync'"):
+        AsyncRedisStore(durability="always")  # type: ignore[arg-type]
     with pytest.raises(InvalidOptionError, match="exclusive must be a bool"):
         AsyncRedisStore(exclusive=1)  # type: ignore[arg-type]
+
+
+# -- durability="fsync": WAITAOF after each write -------------------------------------------
+
+
+async def test_fsync_is_refused_by_a_server_without_waitaof(
+    redis_server: _redis.RedisNode,
+) -> None:
+    """Debian's Redis 7.0 has no WAITAOF: refused at open, naming the version."""
+    if _version(redis_server) >= (7, 2):
+        pytest.skip("this redis-server has WAITAOF")
+    store = AsyncRedisStore(redis_server.url, durability="fsync")
+    with pytest.raises(InvalidOptionError, match="needs WAITAOF"):
+        await store.open()
+
+
+@_redis.needs_valkey
+async def test_fsync_writes_are_on_disk_when_they_return(tmp_path: Path) -> None:
+    args = ("--appendonly", "yes", "--appendfsync", "everysec")
+    with _redis.redis_node(tmp_path, *args, binary=_redis.VALKEY_SERVER) as node:
+        async with AsyncRedisStore(node.url, prefix="d:", durability="fsync") as store:
+            await store.create("a", {"v": 1}, ttl=60)
+            await store.create_many({"b": {"v": 2}, "c": {"v": 3}})
+            await store.touch("a", None)
+            await store.delete("b")
+            assert await store.delete_many(["c", "z"]) == 1
+            with pytest.raises(KeyExistsError):
+                await store.create("a", {"v": 9})
+            assert await store.read("a") == {"v": 1}
+            # Every write was followed by its WAITAOF, on its connection (6 writes).
+            assert node.info("commandstats")["cmdstat_waitaof"].startswith("calls=6,")
+        node.kill()  # no shutdown save: what is read back came from the AOF
+        node.restart()
+        async with AsyncRedisStore(node.url, prefix="d:") as store:
+            assert await store.read_many(["a", "b", "c"]) == {"a": {"v": 1}}
+
+
+@_redis.needs_valkey
+async def test_fsync_needs_an_append_only_file(tmp_path: Path) -> None:
+    with _redis.redis_node(tmp_path, binary=_redis.VALKEY_SERVER) as node:
+        store = AsyncRedisStore(node.url, durability="fsync")
+        with pytest.raises(InvalidOptionError, match="appendonly yes"):
+            await store.open()
+
+
+def _version(node: _redis.RedisNode) -> tuple[int, ...]:
+    return tuple(int(part) for part in node.info("server")["redis_version"].split(".")[:2])
