@@ -4,7 +4,9 @@ cluster, its options, the storage layout other Redis clients see, its blocking f
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from aiokv import (
     NotSupportedError,
     StoreClosedError,
     StoreLockedError,
+    StoreUnavailableError,
 )
 from aiokv.redis import AsyncRedisStore, RedisStore
 
@@ -270,3 +273,69 @@ async def test_fsync_needs_an_append_only_file(tmp_path: Path) -> None:
 
 def _version(node: _redis.RedisNode) -> tuple[int, ...]:
     return tuple(int(part) for part in node.info("server")["redis_version"].split(".")[:2])
+
+
+# -- TLS: rediss:// --------------------------------------------------------------------------
+
+
+needs_openssl = pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="needs the openssl command (Debian package openssl)"
+)
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A redis-server speaking TLS only, on a loopback port, with a self-signed certificate:
+    its port and the certificate."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    new_pair = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    subject = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    subprocess.run(
+        [*new_pair, *subject, "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    port = _redis.free_port()
+    tls = ["--port", "0", "--tls-port", str(port), "--tls-auth-clients", "no"]
+    tls += ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+    server = subprocess.Popen(
+        [str(_redis.REDIS_SERVER), "--bind", "127.0.0.1", "--save", "", *tls],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield port, cert
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+
+
+@needs_openssl
+async def test_rediss_talks_tls_and_checks_the_certificate(
+    tls_server: tuple[int, Path],
+) -> None:
+    port, cert = tls_server
+    url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}"
+    store = await _opened_within(AsyncRedisStore(url, prefix="tls:", timeout=1.0), 10.0)
+    try:
+        await store.create("k", {"over": "tls"})
+        assert await store.read("k") == {"over": "tls"}
+    finally:
+        await store.close()
+    unknown = AsyncRedisStore(f"rediss://127.0.0.1:{port}/0", timeout=1.0, retries=0)
+    with pytest.raises(StoreUnavailableError, match="CERTIFICATE_VERIFY_FAILED"):
+        await unknown.open()  # a certificate no CA it trusts signed
+
+
+async def _opened_within(store: AsyncRedisStore, seconds: float) -> AsyncRedisStore:
+    """``store`` opened, trying again while its server starts (bounded)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            await store.open()
+            return store
+        except StoreUnavailableError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
