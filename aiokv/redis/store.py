@@ -141,6 +141,7 @@ class AsyncRedisStore:
         self._lease_name = self._options.prefix + LEASE_SUFFIX
         self._lease_token = new_token()
         self._renewer: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
         self._prefix = self._options.prefix
         self._where = self._options.where
         self._state = _NEW
@@ -214,13 +215,19 @@ class AsyncRedisStore:
 
     async def close(self) -> None:
         """Let the calls under way finish (each bounded by the timeout and retries), then
-        close the connections. Safe to call more than once; returns promptly, without
-        raising, when the server is gone."""
+        close the connections. Safe to call more than once, from several tasks at once: each
+        returns once the store is closed; a close that is cancelled still completes. Returns
+        promptly, without raising, when the server is gone."""
         if self._state == _NEW:
             self._state = _CLOSED
-        if self._state in (_CLOSED, _CLOSING):
+        if self._state == _CLOSED:
             return
-        self._state = _CLOSING
+        if self._closing is None:
+            self._state = _CLOSING
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         assert self._idle is not None
         if self._renewer is not None:
             self._renewer.cancel()
@@ -231,13 +238,15 @@ class AsyncRedisStore:
         self._state = _CLOSED
         if clients is not None:
             if self._exclusive:
-                await self._release_lease(clients[0])
+                await self._release_lease(clients[1])
             await _close_clients(clients)
 
     async def _release_lease(self, client: Client) -> None:
-        # Best effort: a lease not given back ends by itself within LEASE_MS.
-        with contextlib.suppress(*_REDIS_ERRORS):
-            await client.eval(RELEASE, 1, self._lease_name, self._lease_token)
+        # Best effort, and bounded by one timeout (a dead server must not hold close() up):
+        # a lease not given back ends by itself within LEASE_MS.
+        release = client.eval(RELEASE, 1, self._lease_name, self._lease_token)
+        with contextlib.suppress(*_REDIS_ERRORS, asyncio.TimeoutError):
+            await asyncio.wait_for(release, self._options.timeout_s)
 
     async def __aenter__(self) -> AsyncRedisStore:
         await self.open()
