@@ -126,19 +126,33 @@ crc_through(const unsigned char *p, size_t n, uint32_t *out)
     PyObject *result = PyObject_CallOneArg(crc_function, view);
     if (Py_REFCNT(view) > 1) {
         /* Kept (by the function, or by the traceback of its exception): released, so that it
-           cannot outlive the buffer it views. The function's own error, if any, is kept. */
+           cannot outlive the buffer it views. The function's own error, if any, is kept.
+           3.12 holds a raised exception as one object (PyErr_Fetch and PyErr_Restore are
+           deprecated there); 3.10 and 3.11 have only the three-part calls. */
+#if PY_VERSION_HEX >= 0x030C0000
+        PyObject *raised = PyErr_GetRaisedException();
+#else
         PyObject *type, *value, *traceback;
         PyErr_Fetch(&type, &value, &traceback);
+#endif
         PyObject *released = PyObject_CallMethod(view, "release", NULL);
         if (released == NULL) {
+#if PY_VERSION_HEX >= 0x030C0000
+            Py_XDECREF(raised);
+#else
             Py_XDECREF(type);
             Py_XDECREF(value);
             Py_XDECREF(traceback);
+#endif
             Py_XDECREF(result);
             result = NULL;
         }
         else {
+#if PY_VERSION_HEX >= 0x030C0000
+            PyErr_SetRaisedException(raised);
+#else
             PyErr_Restore(type, value, traceback);
+#endif
             Py_DECREF(released);
         }
     }
