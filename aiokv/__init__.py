@@ -6,6 +6,7 @@ append-only, checksummed segment files with an in-memory index (the Bitcask desi
 
 from __future__ import annotations
 
+from aiokv._bitcask.native import ACCELERATED
 from aiokv._bitcask.options import DEFAULT_MAX_SIZE
 from aiokv._bitcask.store import AsyncDataStore
 from aiokv._bitcask.sync import DataStore
@@ -36,6 +37,12 @@ from aiokv.errors import (
 )
 
 __version__ = "0.1.0.dev0"
+
+accelerated: bool = ACCELERATED
+"""True when the C extensions (the key directory, the record check and the value codec) are
+all in use; False where the pure-Python twins run instead: a machine with no C compiler at
+install, a source checkout that was not built, or ``AIOKV_PURE_PYTHON=1``. A store opened on
+the pure-Python parts unasked warns once (a ``RuntimeWarning``)."""
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -71,4 +78,5 @@ __all__ = [
     "ValueTooLargeError",
     "VerifyReport",
     "__version__",
+    "accelerated",
 ]

@@ -18,6 +18,7 @@ from pathlib import Path
 import _soak
 import pytest
 
+import aiokv
 from aiokv import AsyncDataStore, ManualClock
 
 # Small values of max_size make the cap easy to reach; tests that need the default pass it.
@@ -68,6 +69,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if not isinstance(factor, int) or factor < 1:
         raise pytest.UsageError(f"--soak must be at least 1, got {factor!r}")
     _soak.FACTOR = factor
+    # CI runs the tests against an installed wheel too: the package must be that one, not the
+    # source folder of the checkout the tests come from.
+    installed_in = os.environ.get("AIOKV_TEST_INSTALLED_IN")
+    package = Path(aiokv.__file__).resolve().parent
+    if installed_in and not package.is_relative_to(Path(installed_in).resolve()):
+        raise pytest.UsageError(f"testing the aiokv in {package}, not the one in {installed_in}")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    engine = "in use" if aiokv.accelerated else "not in use (pure Python)"
+    return f"aiokv {aiokv.__version__} from {Path(aiokv.__file__).parent}; C extensions {engine}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

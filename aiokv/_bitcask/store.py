@@ -31,6 +31,7 @@ from aiokv._bitcask.engine.verify import verify as _verify
 from aiokv._bitcask.engine.writer import Writer
 from aiokv._bitcask.format.record import KIND_BATCH, KIND_DELETE, KIND_PUT
 from aiokv._bitcask.index.index import Index
+from aiokv._bitcask.native import warn_if_missing
 from aiokv._bitcask.options import DEFAULT_MAX_SIZE, Durability, Options
 from aiokv._bitcask.system import files as _files
 from aiokv._bitcask.system import threads as _threads
@@ -168,6 +169,7 @@ class AsyncDataStore:
             raise errors.used_across_fork()
         if self._state is not _State.NEW:
             raise DataStoreError(f"this store is already {self._state.value}")
+        warn_if_missing()  # once per process: a store on the pure-Python parts unasked
         self._state = _State.OPENING
         # Opening runs as a task of its own, so that a caller cancelled halfway (a timeout
         # around open(), say) cannot leave the lock taken by a half-open store: the opening

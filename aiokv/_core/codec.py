@@ -478,6 +478,9 @@ check_key: Final = _pick_check_key()
 """The key's UTF-8 bytes, or :class:`InvalidKeyError` saying what is wrong: every read and
 write asks it, so it is C where built (see :func:`_check_key_py`)."""
 
+IN_C: Final = check_key is not _check_key_py and _least_json_size is not _least_json_size_py
+"""Whether the C codec (``aiokv._core._ccodec``) is the one in use."""
+
 
 def _encode_with_json(value: dict[Any, Any]) -> bytes:
     try:

@@ -24,7 +24,8 @@ INDEX = (*FORMAT, "aiokv._bitcask.index")
 SYSTEM = (*FORMAT, "aiokv._bitcask.system")
 OPTIONS = (*FORMAT, "aiokv._bitcask.options")
 ENGINE = (*INDEX, *SYSTEM, *OPTIONS, "aiokv._bitcask.engine")
-FACES = (*ENGINE, "aiokv._bitcask.store", "aiokv._bitcask.sync")
+NATIVE = (*INDEX, "aiokv._bitcask.native")
+FACES = (*ENGINE, *NATIVE, "aiokv._bitcask.store", "aiokv._bitcask.sync")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "aiokv.errors": (),
     "aiokv._core": CORE,
@@ -33,6 +34,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "aiokv._bitcask.system": SYSTEM,
     "aiokv._bitcask.options": OPTIONS,
     "aiokv._bitcask.engine": ENGINE,
+    "aiokv._bitcask.native": NATIVE,  # which of the C parts are in use
     "aiokv._bitcask.store": FACES,
     "aiokv._bitcask.sync": FACES,
     "aiokv._bitcask": (*FACES, "aiokv._bitcask"),  # its __init__

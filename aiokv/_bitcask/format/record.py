@@ -403,6 +403,9 @@ if not os.environ.get("AIOKV_PURE_PYTHON"):
         # The C check calls zlib itself, or the faster CRC the package uses, through Python.
         use_crc32(None if crc32 is zlib.crc32 else crc32)
 
+IN_C: Final = value_start is not value_start_py
+"""Whether the C record check (``format._crecord``) is the one in use."""
+
 
 def _decode_batch(
     buf: bytes | bytearray | memoryview,

@@ -159,6 +159,9 @@ def _pick() -> Any:
 KeyDir: Final[type[PyKeyDir]] = _pick()
 """The implementation in use: the C one where it was built."""
 
+IN_C: Final = KeyDir is not PyKeyDir
+"""Whether the C key directory (``index._ckeydir``) is the one in use."""
+
 
 # -- a hint's entries, checked before they are loaded ------------------------------------
 
