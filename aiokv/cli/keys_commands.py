@@ -10,7 +10,7 @@ import typer
 
 from aiokv.cli.exits import FAILED, UsageProblem
 from aiokv.cli.output import print_json, print_json_array, print_lines
-from aiokv.cli.progress import Advance, Stopwatch, count, progress, summary
+from aiokv.cli.progress import Advance, Stopwatch, count, progress, shows_progress, summary
 from aiokv.cli.settings import settings_of
 from aiokv.cli.values import value_from
 
@@ -91,7 +91,10 @@ def keys(
     settings = settings_of(ctx)
     watch = Stopwatch()
     with settings.open_store() as store:
-        total = None if prefix else store.stats().live_keys  # counts expired ones until reaped
+        # The bar's total, where one is drawn: stats() counts expired keys until they are
+        # reaped, and takes a SCAN of a Redis store, so it is not asked for nothing.
+        drawn = not prefix and shows_progress(beside=True)
+        total = store.stats().live_keys if drawn else None
         if limit is not None and total is not None:
             total = min(total, limit)
         bar = progress("keys", total, counting=True, beside=True)

@@ -28,7 +28,7 @@ def progress(
     :param beside: the block writes to stdout meanwhile: no bar if stdout is the terminal too,
         where the data scrolling past would tear the bar up.
     """
-    if sys.stderr is None or not sys.stderr.isatty() or (beside and sys.stdout.isatty()):
+    if not shows_progress(beside=beside):
         yield no_progress
         return
     from rich.console import Console
@@ -41,6 +41,12 @@ def progress(
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def shows_progress(*, beside: bool = False) -> bool:
+    """Whether :func:`progress` draws: stderr is a terminal (and, ``beside`` stdout, stdout is
+    not one); a command need not count what no bar will show."""
+    return sys.stderr is not None and sys.stderr.isatty() and not (beside and sys.stdout.isatty())
 
 
 def no_progress(n: int) -> None:
