@@ -273,10 +273,13 @@ async def open_unless_it_blocks(store: AsyncDataStore, fifo: Path) -> tuple[bool
     """Open ``store``, watching whether it opens ``fifo`` to read it meanwhile.
 
     A FIFO can be opened for writing without blocking only while someone has it open for
-    reading; so while the open runs, a writer keeps trying. If it gets in, the store was
-    stuck reading the FIFO (it would have waited for ever); the writer then closes at once,
-    which gives the stuck read end of file and lets the open go on. Returns whether that
-    happened, and what the open and close raised. No timing is involved.
+    reading; so while the open runs, a writer keeps trying. If it gets in, the store has the
+    FIFO open: for a moment (opened without blocking, found not a regular file, closed), or
+    stuck reading it, which it would be for ever while a writer holds it open and writes
+    nothing. So the writer holds it while the open goes on: an open that ends meanwhile did
+    not block on it; one still going after a minute is stuck, and the writer's close gives
+    the stuck read end of file and lets it go on. Returns whether it was stuck, and what the
+    open and close raised.
     """
     errors = Errors()
     opening = asyncio.ensure_future(store.open())
@@ -291,8 +294,11 @@ async def open_unless_it_blocks(store: AsyncDataStore, fifo: Path) -> tuple[bool
             assert time.monotonic() < deadline, "open did not finish within 60 s"
             await asyncio.sleep(0.01)
             continue
-        os.close(fd)
-        blocked = True
+        try:
+            done, _ = await asyncio.wait([opening], timeout=60.0)
+        finally:
+            os.close(fd)
+        blocked = not done
         break
     async with errors.collect("open"):
         await opening
