@@ -1,5 +1,5 @@
-"""The sdist carries the C sources (and setup.py, which builds them); the wheel carries the
-built extensions and none of their sources.
+"""The sdist carries the C sources (and setup.py, which builds them) and nothing built; the
+wheel carries the built extensions and none of their sources.
 
     python .ci/check_dist.py DIST_DIR
 """
@@ -39,6 +39,12 @@ def main(dist: Path) -> None:
     for source in (*SOURCES, "setup.py", "pyproject.toml"):
         if source not in in_sdist:
             problems.append(f"{sdist.name} lacks {source}")
+    # A module built in place (pip install -e .) must not ride along into the sdist.
+    problems += [
+        f"{sdist.name} carries the built {name}"
+        for name in in_sdist
+        if name.endswith((".so", ".pyd"))
+    ]
     if problems:
         sys.exit("\n".join(problems))
     print(f"{wheel.name}: {len(EXTENSIONS)} extensions, no C source; {sdist.name}: the C sources")
