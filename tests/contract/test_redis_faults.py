@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import re
 import signal
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 
 import _redis
 import pytest
+import redis
 
 from aiokv import (
     DataStoreError,
@@ -475,14 +477,18 @@ async def test_a_server_loading_its_data_refuses_calls_then_serves_again(tmp_pat
 
             wait_until(loading, 10.0, "the restarted server to answer LOADING")
 
+            messages = []
             for what, call in {
                 "read": store.read("k"),
                 "exists": store.exists("k"),
                 "read_many": store.read_many(["k"]),
             }.items():
                 message, _ = await unavailable(call, bound, what)
-                assert "loading" in message.lower(), (what, message)
                 assert "nothing was done" in message, (what, message)
+                messages.append(message)
+            # redis-py 5.2 (the floor) meets the restart first as its old connection closed,
+            # and says so for the first call; LOADING for the others.
+            assert any("loading" in message.lower() for message in messages), messages
             created, _ = await outcome(store.create("n", {}), bound, "create")
             batch, _ = await outcome(store.create_many({"m": {}}), bound, "create_many")
             assert node.info("persistence")["loading"] == "1", (
@@ -510,7 +516,21 @@ async def test_a_server_loading_its_data_refuses_calls_then_serves_again(tmp_pat
 # -- a cluster master killed, its replica promoted -------------------------------------------
 
 
+# redis-py before 8 drops the dead master's ClusterNode after a failover without closing it
+# or its connections (to a dead server), and each warns when it is collected: redis-py's
+# leak, not the store's. Ignored with those versions only (the floor, 5.2, runs on 3.10),
+# and collected at the end of the test so that it is said here, not in a later test.
+_OLD_REDIS_PY = int(redis.__version__.split(".")[0]) < 8
+_leaks_of_old_redis_py = pytest.mark.filterwarnings(
+    *(
+        ["ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"]
+        * _OLD_REDIS_PY
+    )
+)
+
+
 @pytest.mark.slow
+@_leaks_of_old_redis_py
 async def test_a_cluster_resumes_after_a_master_is_killed_and_its_replica_promoted(
     tmp_path: Path,
 ) -> None:
@@ -582,3 +602,4 @@ async def test_a_cluster_resumes_after_a_master_is_killed_and_its_replica_promot
             assert await reader.read("after:reader") == {"r": 1}
             await reader.create_many({"after:batch:1": {}, "after:batch:2": {}})
             assert len(await reader.read_many(["after:batch:1", "after:batch:2"])) == 2
+    gc.collect()  # what redis-py dropped warns here (see _OLD_REDIS_PY)
