@@ -530,16 +530,33 @@ async def test_churn_stays_within_bounds(store_path: Path, how: str) -> None:
                 await store.delete(oldest)
                 del live[oldest]
                 assert dir_bytes(store_path) <= CAP
-        stats = await store.stats()
         for key in list(live)[-20:]:
             assert await store.read(key) == live[key]
-    live_bytes = sum(put_size(k, v) for k, v in live.items())
+        live_bytes = sum(put_size(k, v) for k, v in live.items())
+        bound = 1.5 * live_bytes + SEGMENT + 8192
+        stats = await settled_stats(store, bound)
     print(
         f"\nchurn ({how}): disk {stats.disk_bytes} B, live {live_bytes} B "
         f"(stats: {stats.live_bytes} B), disk/live {stats.disk_bytes / live_bytes:.2f}, "
         f"{stats.segment_count} segments"
     )
-    assert stats.disk_bytes <= 1.5 * live_bytes + SEGMENT + 8192
+    assert stats.disk_bytes <= bound
+
+
+async def settled_stats(store: AsyncDataStore, bound: float, within_s: float = 30.0) -> StoreStats:
+    """The store's stats once its disk is within ``bound``, or after ``within_s``.
+
+    Background compaction runs beside the writes, in threads; on a loaded machine it may
+    still be a few segments behind when the last create returns. What matters is that it
+    catches up, not how fast the test's loop writes.
+    """
+    pause = 0.05
+    for _ in range(int(within_s / pause)):
+        stats = await store.stats()
+        if stats.disk_bytes <= bound:
+            break
+        await asyncio.sleep(pause)
+    return stats
 
 
 @pytest.mark.slow
