@@ -35,7 +35,8 @@ commands (aiokv's layer costs at most 10%). Run from the repository root::
 
     python benchmarks/bench_redis.py                    # under two minutes
     python benchmarks/bench_redis.py --quick            # a smoke test, seconds
-    python benchmarks/bench_redis.py --profile          # also cProfile 1-task create and read
+    python benchmarks/bench_redis.py --profile          # also cProfile 1-task create, read, delete
+    python benchmarks/bench_redis.py --layer            # also aiokv's own CPU a call, no Redis
     python benchmarks/bench_redis.py --url redis://127.0.0.1:6390/0   # a running server
 """
 
@@ -515,7 +516,7 @@ def ordered(contenders: dict[str, Any], repeat: int) -> list[str]:
 
 
 async def profile(bench: Bench, top: int) -> str:
-    """cProfile of aiokv's 1-task create and read of every key, then raw redis-py's: the
+    """cProfile of aiokv's 1-task create, read and delete of every key, and raw redis-py's: the
     ``top`` functions of each by their own time, as text."""
     text = io.StringIO()
     pairs, raw_pairs = bench.pairs, bench.raw_pairs
@@ -524,10 +525,14 @@ async def profile(bench: Bench, top: int) -> str:
         ("aiokv read, 1 task", lambda: bench.aiokv["read"](bench.keys)),
         ("redis-py SET NX, 1 task", lambda: bench.raw["create"](raw_pairs)),
         ("redis-py GET + orjson.loads, 1 task", lambda: bench.raw["read"](bench.keys)),
+        ("aiokv delete, 1 task", lambda: bench.aiokv["delete"](bench.keys)),
+        ("redis-py DEL, 1 task", lambda: bench.raw["delete"](bench.keys)),
     ]
     for name, work in runs:
         if "create" in name or "SET" in name:
             await bench.empty()
+        elif "delete" in name or "DEL" in name:
+            await bench.fill()
         profiler = cProfile.Profile()
         cpu = time.process_time()
         profiler.enable()
@@ -547,6 +552,64 @@ async def profile(bench: Bench, top: int) -> str:
         print("\n".join(lines[first:]).rstrip(), file=text)
     await bench.empty()
     return text.getvalue()
+
+
+# -- aiokv's own layer ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def answering(answer: Any) -> Iterator[None]:
+    """Every ``redis.asyncio.Redis.execute_command`` answers ``answer`` at once, sending
+    nothing: what is left of a call is the code above redis-py's connection."""
+    original = redis_asyncio.Redis.execute_command
+
+    async def execute_command(self: redis_asyncio.Redis, *args: Any, **options: Any) -> Any:
+        return answer
+
+    setattr(redis_asyncio.Redis, "execute_command", execute_command)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(redis_asyncio.Redis, "execute_command", original)  # noqa: B010
+
+
+async def layer(bench: Bench, repeats: int) -> list[tuple[str, float, float]]:
+    """The client CPU (us) of a 1-task create, read and delete when Redis answers at once,
+    aiokv's and raw redis-py's, medians of ``repeats``: aiokv's layer is their difference,
+    free of the network and the server, which dominate the timed phases and their noise."""
+    found = []
+    for op, answer, items in (
+        ("create", True, (bench.pairs, bench.raw_pairs)),
+        ("read", bench.data[0], (bench.keys, bench.keys)),
+        ("delete", 1, (bench.keys, bench.keys)),
+    ):
+        loops = {"aiokv": (bench.aiokv[op], items[0]), "raw": (bench.raw[op], items[1])}
+        cpu: dict[str, list[float]] = {"aiokv": [], "raw": []}
+        with answering(answer):
+            for repeat in range(repeats):
+                for who in ordered(loops, repeat):
+                    loop, args = loops[who]
+                    started = time.process_time()
+                    await loop(args)
+                    cpu[who].append((time.process_time() - started) / bench.n * 1e6)
+        found.append((op, span_of(cpu["aiokv"])[0], span_of(cpu["raw"])[0]))
+    return found
+
+
+def report_layer(found: list[tuple[str, float, float]], rows: Rows) -> None:
+    one_task = {row.phase: row for row in rows if row.aiokv}
+    table = []
+    for op, ours, raw in found:
+        row = one_task[f"{op}, 1 task"]
+        whole = span_of(s.client_cpu / s.ops * 1e6 for s in row.samples)[0]
+        table.append([op, f"{ours:.2f}", f"{raw:.2f}", f"{ours - raw:+.2f}", f"{whole:.1f}"])
+        table[-1].append(f"{(ours - raw) / whole:.1%}")
+    print()
+    print("aiokv's layer: client CPU per call when Redis answers at once (no network, no server)")
+    print()
+    print_table(
+        ["op", "aiokv us", "redis-py us", "layer us", "a real call, us", "layer/real"], table
+    )
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -650,7 +713,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="then cProfile aiokv's and redis-py's 1-task create and read of --n keys",
+        help="then cProfile aiokv's and redis-py's 1-task create, read, delete of --n keys",
+    )
+    parser.add_argument(
+        "--layer",
+        action="store_true",
+        help="then time aiokv's own layer: 1-task calls answered at once, without Redis",
     )
     parser.add_argument("--top", type=int, default=25, help="functions in each profile (25)")
     parser.add_argument(
@@ -681,7 +749,7 @@ def make_raw(url: str, *, retry: bool) -> redis_asyncio.Redis:
 
 async def measure(
     args: argparse.Namespace, url: str, server_pid: int | None, started: float
-) -> tuple[Rows, str, str]:
+) -> tuple[Rows, str, str, list[tuple[str, float, float]]]:
     client, writer = make_raw(url, retry=True), make_raw(url, retry=False)
     try:
         async with AsyncRedisStore(url, prefix=PREFIX, timeout=TIMEOUT_S, retries=RETRIES) as store:
@@ -689,7 +757,8 @@ async def measure(
             bench = Bench(args, url, server_pid, store, client, writer)
             await bench.run(args.repeat, started)
             profiles = await profile(bench, args.top) if args.profile else ""
-            return bench.rows, str(info.get("redis_version", "?")), profiles
+            found = await layer(bench, args.repeat) if args.layer else []
+            return bench.rows, str(info.get("redis_version", "?")), profiles, found
     finally:
         await client.aclose()
         await writer.aclose()
@@ -715,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
             url, server_pid = stack.enter_context(redis_server(args.redis_server, folder))
         else:
             url, server_pid = args.url, None
-        rows, version, profiles = run_loop(args, measure(args, url, server_pid, started))
+        rows, version, profiles, found = run_loop(args, measure(args, url, server_pid, started))
     elapsed = time.perf_counter() - started
     print()
     print(
@@ -730,6 +799,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     report(rows, args.repeat)
+    if found:
+        report_layer(found, rows)
     if profiles:
         print(profiles)
     print_total(elapsed)
