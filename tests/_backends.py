@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from aiokv import AsyncDataStore, ManualClock
 from aiokv._core.contract import AsyncStore
 
 _numbers = itertools.count()
+
+
+async def listed(iterator: AsyncIterator[Any]) -> list[Any]:
+    """What an ``async for`` over ``iterator`` yields, in order."""
+    return [item async for item in iterator]
 
 
 class Backend:

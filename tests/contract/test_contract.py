@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from _backends import Backend
+from _backends import Backend, listed
 
 from aiokv import (
     AsyncDataStore,
@@ -24,11 +23,6 @@ from aiokv import (
     StorePathError,
     ValueTooLargeError,
 )
-
-
-async def listed(iterator: AsyncIterator[Any]) -> list[Any]:
-    return [item async for item in iterator]
-
 
 NESTED = {"name": "Ada", "tags": ["a", "b"], "address": {"city": "Paris", "zip": 75001}}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import _redis
 import orjson
 import pytest
 import redis.asyncio
+from _backends import listed
 
 from aiokv import (
     InvalidKeyError,
@@ -27,10 +28,6 @@ from aiokv import (
 from aiokv.redis import AsyncRedisStore, RedisStore
 
 pytestmark = _redis.needs_redis
-
-
-async def listed(iterator: AsyncIterator[Any]) -> list[Any]:
-    return [item async for item in iterator]
 
 
 def spread_keys(count: int) -> dict[str, dict[str, int]]:
