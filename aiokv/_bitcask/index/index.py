@@ -50,6 +50,13 @@ def location(segment: int, offset: int, size: int) -> int:
     return segment << SEGMENT_SHIFT | offset << SIZE_BITS | size
 
 
+def locations(segment: int, offsets: list[int], sizes: list[int]) -> list[int]:
+    """:func:`location` of each record at ``offsets`` in ``segment``, of ``sizes`` (a batch):
+    the fields shifted inline, a function call per record being most of the cost."""
+    base = segment << SEGMENT_SHIFT
+    return [base | offset << SIZE_BITS | size for offset, size in zip(offsets, sizes, strict=True)]
+
+
 def segment_of(loc: int) -> int:
     return loc >> SEGMENT_SHIFT
 
