@@ -32,6 +32,7 @@ import orjson
 from aiofiles.threadpool.binary import AsyncBufferedReader
 
 from aiokv import errors
+from aiokv._core import osfiles
 from aiokv._core.codec import MAX_TTL_S, check_key, encode_value, has_long_digits
 from aiokv.errors import DataStoreError, ImportFileError, KeyExistsError
 
@@ -66,23 +67,13 @@ async def _in_thread(func: Callable[..., T], *args: object) -> T:
     return await asyncio.to_thread(func, *args)
 
 
-def _create_private(path: Path) -> int:
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-
-
-def _sync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _unlink_if_there(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-PLAIN_FILES: Final = FileCalls(_in_thread, _create_private, _sync_directory, _unlink_if_there)
+PLAIN_FILES: Final = FileCalls(
+    _in_thread, osfiles.create_private, osfiles.sync_directory, _unlink_if_there
+)
 """The plain calls, for a backend with no file system of its own (Redis)."""
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Final
 
 from aiokv._bitcask.format.names import TMP_SUFFIX
+from aiokv._core import osfiles
 
 # Rule: a new file is created exclusively, never through a symlink, never inherited by a child
 # process, and readable by its owner only.
@@ -40,9 +41,6 @@ DIR_MODE = 0o700
 
 HAVE_PREAD = hasattr(os, "pread")
 """Whether reads use ``os.pread``. Windows has none; tests force the fallback by clearing this."""
-
-CAN_SYNC_DIRECTORY = sys.platform != "win32"
-"""Windows cannot open a directory to fsync it; NTFS journals the metadata instead."""
 
 MAP_WHOLE_FILES = sys.platform != "win32"
 """Whether :meth:`FileSystem.map_file` maps a file rather than reading it. Windows cannot
@@ -223,19 +221,9 @@ class FileSystem:
         return os.listdir(path)
 
     def sync_directory(self, path: Path) -> None:
-        """fsync a directory, so that files created or removed in it survive a power loss.
-
-        Without it a new segment's name may vanish after a crash even though its data was
-        synced (the most common crash bug the OSDI'14 ALICE study found in LevelDB, SQLite
-        and others).
-        """
-        if not CAN_SYNC_DIRECTORY:
-            return
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        """fsync a directory (see :func:`aiokv._core.osfiles.sync_directory`): a new
+        segment's name must survive a power loss as its data does."""
+        osfiles.sync_directory(path)
 
 
 fs = FileSystem()
