@@ -214,6 +214,20 @@ def keys_not_str(method: str) -> InvalidKeyError:
     return InvalidKeyError(f"{method}() takes an iterable of keys, not one str")
 
 
+def not_a_bool(name: str, value: object) -> InvalidOptionError:
+    return InvalidOptionError(f"{name} must be a bool, not {type(value).__name__}")
+
+
+def reopened(kind: str) -> StoreClosedError:
+    """``open()`` of a store object (of class ``kind``) that was closed."""
+    return StoreClosedError(f"this store was closed; make a new {kind} to reopen")
+
+
+def opened_twice(state: str) -> DataStoreError:
+    """``open()`` of a store object that is already ``state`` (opening, open, closing)."""
+    return DataStoreError(f"this store is already {state}")
+
+
 def not_open(state: str) -> StoreClosedError:
     """An operation on a store that is not open (``state``: new, opening, closing, closed,
     or forked: see :func:`used_across_fork`)."""

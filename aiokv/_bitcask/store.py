@@ -43,7 +43,7 @@ from aiokv._core.codec import VALUE_JSON, check_key, check_ttl, encode_value
 from aiokv._core.handoff import Handoff
 from aiokv._core.stats import StoreStats
 from aiokv._core.verify_report import VerifyReport
-from aiokv.errors import DataStoreError, KeyExistsError, KeyNotFoundError, StoreClosedError
+from aiokv.errors import DataStoreError, KeyExistsError, KeyNotFoundError
 
 READS_PER_YIELD = 32
 """A read lets other tasks run once in this many: a few µs of loop time, never a stall."""
@@ -164,11 +164,11 @@ class AsyncDataStore:
         :raises StoreClosedError: this store object was already closed.
         """
         if self._state is _State.CLOSED:
-            raise StoreClosedError("this store was closed; make a new AsyncDataStore to reopen")
+            raise errors.reopened("AsyncDataStore")
         if self._state is _State.FORKED:
             raise errors.used_across_fork()
         if self._state is not _State.NEW:
-            raise DataStoreError(f"this store is already {self._state.value}")
+            raise errors.opened_twice(self._state.value)
         warn_if_missing()  # once per process: a store on the pure-Python parts unasked
         self._state = _State.OPENING
         # Opening runs as a task of its own, so that a caller cancelled halfway (a timeout

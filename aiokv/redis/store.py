@@ -47,11 +47,8 @@ from aiokv._core.stats import StoreStats
 from aiokv._core.verify_report import VerifyReport
 from aiokv.errors import (
     CorruptionError,
-    DataStoreError,
     InvalidKeyError,
-    InvalidOptionError,
     NotSupportedError,
-    StoreClosedError,
 )
 from aiokv.redis.connect import (
     DEFAULT_PREFIX,
@@ -135,7 +132,7 @@ class AsyncRedisStore:
     ) -> None:
         self._options: Options = check_options(url, cluster, prefix, timeout, retries)
         if not isinstance(exclusive, bool):
-            raise InvalidOptionError(f"exclusive must be a bool, not {type(exclusive).__name__}")
+            raise errors.not_a_bool("exclusive", exclusive)
         self._fsync = check_durability(durability, self._options.cluster)
         self._exclusive = exclusive
         self._lease_name = self._options.prefix + LEASE_SUFFIX
@@ -167,9 +164,9 @@ class AsyncRedisStore:
         :raises StoreClosedError: this store object was already closed.
         """
         if self._state == _CLOSED:
-            raise StoreClosedError("this store was closed; make a new AsyncRedisStore to reopen")
+            raise errors.reopened("AsyncRedisStore")
         if self._state != _NEW:
-            raise DataStoreError(f"this store is already {self._state}")
+            raise errors.opened_twice(self._state)
         client = make_client(self._options, retry=True)
         # A cluster's client never retries a command sent to a node named outright (see
         # _write), so one client serves both, and shares what it learns of the slots.
@@ -484,7 +481,7 @@ class AsyncRedisStore:
         """The indexes of ``names`` in the groups written as one unit each: all of them on
         one server; per slot on a cluster, which must be one slot if ``atomic``."""
         if not isinstance(atomic, bool):
-            raise errors.InvalidOptionError(f"atomic must be a bool, not {type(atomic).__name__}")
+            raise errors.not_a_bool("atomic", atomic)
         if not self._options.cluster:
             return [list(range(len(names)))]
         groups = by_slot(names)
@@ -519,8 +516,7 @@ class AsyncRedisStore:
         start to the end is yielded, exactly once (Redis may return a key twice: those are
         filtered); keys created or deleted meanwhile may be or not."""
         self._client()
-        pattern = glob_escape(self._prefix + check_prefix(prefix)) + b"*"
-        return self._keys(pattern)
+        return self._keys(self._pattern(prefix))
 
     async def _keys(self, pattern: bytes) -> AsyncIterator[str]:
         async for page in self._pages(pattern):
@@ -531,8 +527,7 @@ class AsyncRedisStore:
         """``(key, value)`` of the live keys that start with ``prefix``, as :meth:`keys`
         yields them; a key gone before its value was read is passed over."""
         client = self._client()
-        pattern = glob_escape(self._prefix + check_prefix(prefix)) + b"*"
-        return self._items(client, pattern)
+        return self._items(client, self._pattern(prefix))
 
     async def _items(self, client: Client, pattern: bytes) -> AsyncIterator[tuple[str, Any]]:
         async for page in self._pages(pattern):
@@ -541,6 +536,10 @@ class AsyncRedisStore:
             for (key, _name), data in zip(page, values, strict=True):
                 if data is not None:
                     yield key, self._decode(key, data)
+
+    def _pattern(self, prefix: str) -> bytes:
+        """The ``SCAN MATCH`` glob of the store's keys that start with ``prefix``."""
+        return glob_escape(self._prefix + check_prefix(prefix)) + b"*"
 
     async def _pages(self, pattern: bytes) -> AsyncIterator[list[tuple[str, bytes]]]:
         """The store's keys matching ``pattern``, a ``SCAN`` page at a time, each once."""
@@ -590,7 +589,7 @@ class AsyncRedisStore:
         compactions of the store's own to count."""
         client = self._client()
         live_keys = live_bytes = 0
-        async for page in self._pages(glob_escape(self._prefix) + b"*"):
+        async for page in self._pages(self._pattern("")):
             names = [name for _key, name in page]
             sizes = await self._run("stats", None, _per_name(client, "STRLEN"), names)
             live_keys += sum(1 for size in sizes if size)
@@ -635,8 +634,8 @@ class AsyncRedisStore:
         :raises StoreFullError, StoreIOError: the file could not be written; nothing is left.
         """
         client = self._client()
-        pattern = glob_escape(self._prefix + check_prefix(prefix)) + b"*"
-        return await _jsonl.export(self._entries(client, pattern), check_path(path), PLAIN_FILES)
+        entries = self._entries(client, self._pattern(prefix))
+        return await _jsonl.export(entries, check_path(path), PLAIN_FILES)
 
     async def _entries(
         self, client: Client, pattern: bytes
@@ -703,7 +702,8 @@ class AsyncRedisStore:
                 return len(part)
             if not skip_existing:
                 raise errors.keys_exist(live)
-            part = [entry for entry in part if entry[0] not in set(live)]
+            in_the_way = set(live)
+            part = [entry for entry in part if entry[0] not in in_the_way]
         return 0
 
 
