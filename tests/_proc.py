@@ -6,9 +6,11 @@ exactly what the child had been told was done when it is killed.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -17,6 +19,26 @@ from pathlib import Path
 from types import TracebackType
 
 PYTHON = sys.executable
+LOOPBACK = "127.0.0.1"
+PR_SET_PDEATHSIG = 1
+
+
+def loopback_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on now (the OS's pick); another process may
+    still take it before the caller binds it."""
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def die_with_parent(parent: int, signum: signal.Signals) -> None:
+    """In a child, before it runs (``preexec_fn``): be sent ``signum`` when the test process
+    ends, also when it is killed, so that no server outlives an interrupted run (Linux's
+    PR_SET_PDEATHSIG). A parent already gone before the call is caught too."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 class Child:

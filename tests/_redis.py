@@ -27,7 +27,6 @@ server when the *thread* that started it ends, not only the process.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import functools
 import os
@@ -42,12 +41,12 @@ from pathlib import Path
 from typing import BinaryIO, TypeAlias
 
 import pytest
+from _proc import die_with_parent, loopback_port
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 6379
 BUS_OFFSET = 10000  # a cluster node's bus listens on its port + 10000
 SLOTS = 16384
-PR_SET_PDEATHSIG = 1
 START_DEADLINE = 10.0  # seconds for a started server to answer PING
 CLUSTER_DEADLINE = 20.0  # seconds for a created cluster to be ok on every node
 STOP_DEADLINE = 5.0  # seconds after SIGTERM before SIGKILL
@@ -94,9 +93,7 @@ def free_port(*, bus: bool = False) -> int:
     cluster node's bus). Another process may still take it before the server binds: starting
     a node with no port given tries a new one when that happens."""
     for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind((HOST, 0))
-            port: int = probe.getsockname()[1]
+        port = loopback_port()
         if port == DEFAULT_PORT:
             continue
         if bus and (port + BUS_OFFSET > 65535 or not _bindable(port + BUS_OFFSET)):
@@ -169,15 +166,6 @@ def _fields(text: Reply) -> dict[str, str]:
 
 
 # -- one server
-
-
-def _die_with_parent(parent: int) -> None:
-    """In the child: be SIGKILLed when the test process ends, also when it is killed, so no
-    server outlives an interrupted run (Linux's PR_SET_PDEATHSIG); SIGKILL, since a server
-    that is left has nothing to save. A parent already gone before the call is caught too."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 class RedisNode:
@@ -261,7 +249,7 @@ class RedisNode:
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 preexec_fn=(
-                    functools.partial(_die_with_parent, os.getpid())
+                    functools.partial(die_with_parent, os.getpid(), signal.SIGKILL)
                     if sys.platform == "linux"
                     else None
                 ),

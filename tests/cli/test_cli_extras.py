@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import textwrap
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from _cli import Aiokv, Ran, no_traceback
+from _proc import loopback_port
 
 import aiokv as kv
 
@@ -80,17 +80,10 @@ def test_serve_refuses_a_reachable_address_without_a_token(aiokv: Aiokv) -> None
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_serve_on_a_locked_store_gives_status_3(aiokv: Aiokv, store_path: Path) -> None:
     pytest.importorskip("aiokv.server")
     with kv.DataStore(store_path):
-        held = aiokv("serve", "--port", str(free_port()))
+        held = aiokv("serve", "--port", str(loopback_port()))
     assert (held.status, held.stdout) == (3, "")
     # The server's log comes first; the command's own line is the last.
     assert held.lines[-1] == (

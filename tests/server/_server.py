@@ -3,20 +3,20 @@ wait for ``/healthz``, stop it (imported by the tests and by ``conftest.py``).""
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
+import functools
+import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+from _proc import die_with_parent, loopback_port
 
 HOST = "127.0.0.1"
 TOKEN = "s3cret-Token_42"  # the token of the ``guarded`` server
-PR_SET_PDEATHSIG = 1
 TIMEOUT = 10.0  # seconds, for every request
 STARTUP_DEADLINE = 20.0  # seconds for /healthz to answer 200
 
@@ -43,13 +43,6 @@ class Server:
         return self.log.read_text("utf-8", errors="replace")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def launch(
     path: Path, log: Path, *, port: int, token: str | None = None
 ) -> subprocess.Popen[bytes]:
@@ -60,14 +53,10 @@ def launch(
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=functools.partial(die_with_parent, os.getpid(), signal.SIGTERM)
+            if sys.platform == "linux"
+            else None,
         )
-
-
-def _die_with_parent() -> None:
-    """In the child: be sent SIGTERM when the test process ends, also when it is killed, so
-    that no server outlives an interrupted run (Linux's PR_SET_PDEATHSIG)."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -96,7 +85,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def start_server(path: Path, log: Path, *, token: str | None = None) -> Server:
     """A server on a free port; a port taken between the probe and the bind is tried again."""
     for _ in range(3):
-        port = free_port()
+        port = loopback_port()
         process = launch(path, log, port=port, token=token)
         url = f"http://{HOST}:{port}"
         try:

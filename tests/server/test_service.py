@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from _server import Server, free_port, launch, start_server, stop
+from _proc import loopback_port
+from _server import Server, launch, start_server, stop
 
 import aiokv
 from aiokv.server import create_app
@@ -30,7 +31,7 @@ async def test_healthz_is_503_before_the_store_is_open(tmp_path: Path) -> None:
 
 def test_a_second_server_on_the_same_store_is_refused(server: Server, tmp_path: Path) -> None:
     log = tmp_path / "second.log"
-    second = launch(server.path, log, port=free_port())
+    second = launch(server.path, log, port=loopback_port())
     try:
         assert second.wait(timeout=30) != 0
     except subprocess.TimeoutExpired:
