@@ -77,6 +77,12 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 
 from aiokv.redis import AsyncRedisStore
+from aiokv.redis.connect import (
+    BACKOFF_BASE_S,
+    BACKOFF_CAP_S,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
+)
 from aiokv.redis.scripts import CREATE_MANY
 from aiokv.redis.store import READ_MANY_PER_CALL
 
@@ -86,8 +92,7 @@ PREFIX = "aiokv:"  # the store's default prefix; the raw client writes the same 
 TARGET = 0.9  # aiokv's ops/s over raw redis-py's, for create, read and delete
 VALUE_BYTES = 1000
 DISTINCT_VALUES = 1000  # values cycled over the keys: making 20,000 takes seconds
-TIMEOUT_S, RETRIES = 5.0, 3  # the store's defaults, given to the raw clients too
-BACKOFF_BASE_S, BACKOFF_CAP_S = 0.05, 1.0
+TIMEOUT_S, RETRIES = DEFAULT_TIMEOUT_S, DEFAULT_RETRIES  # the store's, given to the raw clients
 FILL_CHUNK = 1000  # keys per untimed MSET or DEL when filling or emptying the server
 TARGETED = ("redis-py SET NX", "redis-py GET + orjson.loads", "redis-py DEL")  # the rows
 PR_SET_PDEATHSIG = 1
